@@ -1,0 +1,154 @@
+"""Checkpoints: safetensors weights + JSON metadata, loaded strictly, never with pickle.
+
+A checkpoint is two files side by side: ``NAME.safetensors`` (tensors only) and ``NAME.json``::
+
+    {"format_version": 1, "model": "sr-hifigan", "preset": "live", "config": {...},
+     "corpus_manifest_hash": "...", "steps": 12000, "command": "rtgan train ...",
+     "metrics": {...}, ...}
+
+Generator weights live under the key prefix ``generator.``; training checkpoints add other
+prefixes (``discriminator.``, optimizer state) that :func:`load_generator` ignores by prefix,
+but within the generator prefix every key must match exactly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT_VERSION = 1
+GENERATOR_PREFIX = "generator."
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or does not match the model it claims to hold."""
+
+
+def metadata_path(weights: Path) -> Path:
+    """The JSON metadata file beside a ``.safetensors`` file."""
+    return Path(weights).with_suffix(".json")
+
+
+def _atomic_write_bytes(path: Path, writer) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
+    """Write ``tensors`` to ``path`` (.safetensors) and ``metadata`` to the .json beside it.
+
+    Both files are written to temporary names and renamed, so a crash never leaves a
+    half-written checkpoint. ``format_version`` is added to the metadata.
+    """
+    path = Path(path)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    meta = {"format_version": FORMAT_VERSION, **metadata}
+    text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp))
+    _atomic_write_bytes(metadata_path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+    return path
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read tensors and metadata.
+
+    Raises:
+        CheckpointError: missing files, unreadable safetensors or JSON, or a format version
+            this code does not know.
+    """
+    path = Path(path)
+    meta_file = metadata_path(path)
+    for f in (path, meta_file):
+        if not f.exists():
+            raise CheckpointError(f"checkpoint file missing: {f}")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"corrupt checkpoint metadata {meta_file}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{meta_file}: unsupported format_version {meta.get('format_version') if isinstance(meta, dict) else None!r}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"corrupt checkpoint weights {path}: {e}") from None
+    return tensors, meta
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A model config dataclass as a JSON-ready dict."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a config dataclass; unknown or missing-required keys are errors.
+
+    Raises:
+        CheckpointError: keys that the config class does not have.
+    """
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise CheckpointError(f"config has unknown fields {sorted(unknown)} for {config_cls.__name__}")
+    return config_cls(**data)
+
+
+def generator_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The generator's state dict under the ``generator.`` prefix."""
+    return {GENERATOR_PREFIX + k: v for k, v in model.state_dict().items()}
+
+
+def save_generator(path: str | Path, model: Any, metadata: dict[str, Any]) -> Path:
+    """Save a generator alone (a release checkpoint) with its name and config in the metadata."""
+    meta = {"model": model.name, "config": config_to_dict(model.config), **metadata}
+    return save_checkpoint(path, generator_tensors(model), meta)
+
+
+def load_generator(path: str | Path, expected_name: str | None = None, device: str = "cpu") -> Any:
+    """Build the generator named in a checkpoint and load its weights strictly.
+
+    Raises:
+        CheckpointError: corrupt files, a different model than ``expected_name``, a config
+            that does not fit, or missing/unexpected/mis-shaped weights.
+    """
+    from .models import registry
+
+    tensors, meta = read_checkpoint(path)
+    name = meta.get("model")
+    if expected_name is not None and name != expected_name:
+        raise CheckpointError(f"{path} holds model {name!r}, not {expected_name!r}")
+    try:
+        e = registry.entry(name)
+    except KeyError as err:
+        raise CheckpointError(str(err)) from None
+    config = config_from_dict(e.config_cls, meta.get("config", {}))
+    model = e.generator(config)
+    state = {k[len(GENERATOR_PREFIX):]: v for k, v in tensors.items() if k.startswith(GENERATOR_PREFIX)}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match {name} {config}: {err}") from None
+    model.metadata = meta
+    return model.to(device).eval()

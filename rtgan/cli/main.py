@@ -1,0 +1,235 @@
+"""The ``rtgan`` command: thin argument parsing over the library."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+
+def _command_line(argv: list[str] | None) -> str:
+    return "rtgan " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+
+
+def _load(args) -> "object":
+    from ..models import registry
+    if getattr(args, "checkpoint", None):
+        return registry.load_model(args.model, path=args.checkpoint)
+    if getattr(args, "random_weights", False):
+        return registry.build(args.model, args.preset)
+    return registry.load_model(args.model)
+
+
+def cmd_models(args) -> int:
+    from ..models import registry
+    for name in registry.available():
+        e = registry.entry(name)
+        shipped = (registry.WEIGHTS_DIR / f"{name}.safetensors").exists()
+        print(f"{name:16s} presets: {', '.join(e.presets):22s} shipped weights: {'yes' if shipped else 'no':3s}  {e.description}")
+    return 0
+
+
+def cmd_data_build(args) -> int:
+    from ..data.corpus import build_corpus
+    manifest = build_corpus(Path(args.out), size=args.size, sample_rate=args.sample_rate,
+                            debs_dir=Path(args.debs) if args.debs else None, progress=not args.quiet)
+    print(f"corpus manifest: {manifest}")
+    return 0
+
+
+def cmd_train(args, argv) -> int:
+    from ..models.discriminators import DiscriminatorConfig
+    from ..training.config import PRESETS
+    from ..training.loop import train
+    cfg = PRESETS[args.preset]
+    overrides = {}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    if args.batch_size is not None:
+        overrides["batch_size"] = args.batch_size
+    if args.segment_samples is not None:
+        overrides["segment_samples"] = args.segment_samples
+    if args.workers is not None:
+        overrides["num_workers"] = args.workers
+    if args.discriminator == "tiny":
+        overrides["discriminator"] = DiscriminatorConfig.tiny()
+    elif args.discriminator == "small":
+        overrides["discriminator"] = DiscriminatorConfig.small()
+    if args.no_adversarial:
+        overrides["adversarial"] = False
+    cfg = dataclasses.replace(cfg, model=args.model, **overrides)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.preset}")
+    state = train(cfg, Path(args.data), run_dir, device=args.device, resume=not args.no_resume,
+                  command=_command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes)
+    last = state.history[-1] if state.history else {}
+    print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")
+    return 0
+
+
+def cmd_eval(args, argv) -> int:
+    from ..audio.degrade import DegradationConfig
+    from ..evaluate import evaluate, format_table, write_json
+    model = _load(args)
+    deg = DegradationConfig(kind=args.degradation)
+    result = evaluate(model, Path(args.data), split=args.split, degradation=deg,
+                      min_bandwidth_hz=args.min_bandwidth, max_clips=args.max_clips, progress=not args.quiet)
+    print(format_table(result))
+    extra = {"model": args.model, "checkpoint": args.checkpoint or "shipped", "split": args.split,
+             "degradation": dataclasses.asdict(deg), "command": _command_line(argv)}
+    if args.json:
+        write_json(result, Path(args.json), extra)
+        print(f"wrote {args.json}")
+    if args.png and result.example is not None:
+        try:
+            from ..plots import spectrogram_png
+            ex = result.example
+            spectrogram_png(args.png, {"input (band-limited)": ex["input"], "output (model)": ex["output"],
+                                       "target": ex["target"]}, model.sample_rate_out, title=ex["path"])
+            print(f"wrote {args.png}")
+        except ImportError:
+            logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+    if args.update_metadata:
+        from ..checkpoint import metadata_path
+        meta_file = metadata_path(Path(args.checkpoint))
+        meta = json.loads(meta_file.read_text())
+        meta.setdefault("metrics", {})[args.split] = {**result.table, "command": _command_line(argv)}
+        meta_file.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"updated {meta_file}")
+    return 0
+
+
+def cmd_render(args) -> int:
+    from ..engine.render import render_file
+    model = _load(args)
+    rep = render_file(model, args.input, args.output, block_size=args.block_size, mode=args.mode,
+                      progress=not args.quiet)
+    print(f"wrote {args.output}: {rep.channels} ch, {rep.seconds:.2f} s, {rep.input_sample_rate} Hz -> "
+          f"{rep.output_sample_rate} Hz, latency {rep.latency_samples} samples compensated"
+          + (f", {rep.clipped_samples} samples limited to +-1" if rep.clipped_samples else ""))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    import torch
+    from ..engine.bench import bench_stream
+    model = _load(args)
+    threads = [args.threads] if args.threads else [1, 2]
+    rows = [bench_stream(model, args.block_size, t, mode=args.mode, seconds=args.seconds) for t in threads]
+    if args.json:
+        print(json.dumps(rows[0].to_dict() if len(rows) == 1 else [r.to_dict() for r in rows], indent=2))
+        return 0
+    r0 = rows[0]
+    print(f"model {r0.model}  mode {r0.mode}  block {r0.block_size} samples @ {r0.sample_rate} Hz  "
+          f"(torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU'})")
+    print(f"algorithmic latency: {r0.latency_samples} samples = {r0.latency_ms:.2f} ms "
+          f"(block {r0.block_size} + engine {r0.engine_latency_samples})")
+    print(f"{'threads':>7} {'median ms':>10} {'p99 ms':>8} {'max ms':>8} {'RTF':>7} {'offline RTF':>12} {'blocks':>7}")
+    for r in rows:
+        print(f"{r.threads:>7} {r.block_ms_median:>10.3f} {r.block_ms_p99:>8.3f} {r.block_ms_max:>8.3f} "
+              f"{r.rtf:>7.3f} {r.offline_rtf:>12.3f} {r.blocks:>7}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..engine.stream import MODES
+    p = argparse.ArgumentParser(prog="rtgan", description="Real-time neural audio processing with GAN generators.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="list registered models and whether weights ship")
+
+    data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
+    b = data.add_parser("build", help="build the real-audio corpus from Debian packages")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--size", choices=("small", "full"), default="small", help="small: a few minutes, for CI")
+    b.add_argument("--sample-rate", type=int, default=48000, help="target sample rate in Hz (default 48000)")
+    b.add_argument("--debs", help="directory of .deb files (default ~/.cache/rtgan/debs; apt-get download when missing)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("model", help="registered model name, e.g. sr-hifigan")
+    t.add_argument("--data", required=True, help="corpus directory (from 'rtgan data build')")
+    t.add_argument("--preset", default="live", choices=("tiny", "live", "paper"), help="model/training preset")
+    t.add_argument("--steps", type=int, help="total optimiser steps (default from preset)")
+    t.add_argument("--batch-size", type=int, help="items per step")
+    t.add_argument("--segment-samples", type=int, help="training segment length in samples")
+    t.add_argument("--discriminator", choices=("full", "small", "tiny"), default="full",
+                   help="HiFi-GAN discriminator width: full (paper), small or tiny (CPU)")
+    t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
+    t.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    t.add_argument("--workers", type=int, help="data-loader worker processes")
+    t.add_argument("--run-dir", help="checkpoint/log directory (default runs/MODEL-PRESET)")
+    t.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes")
+    t.add_argument("--no-resume", action="store_true", help="start fresh even if run-dir has a checkpoint")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    def model_args(q, block_default):
+        q.add_argument("--model", default="sr-hifigan", help="registered model name (default sr-hifigan)")
+        q.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
+        q.add_argument("--block-size", type=int, default=block_default,
+                       help=f"samples per block at the model rate (default {block_default})")
+        q.add_argument("--mode", choices=MODES, default="overlap-save", help="streaming mode")
+
+    e = sub.add_parser("eval", help="SNR/LSD on a corpus split against band-limited and spline baselines")
+    e.add_argument("--model", default="sr-hifigan", help="registered model name")
+    e.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
+    e.add_argument("--data", required=True, help="corpus directory")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"))
+    e.add_argument("--degradation", default="decimate", choices=("decimate", "lowpass"),
+                   help="how inputs are band-limited (default: decimate by 3, resample_poly Kaiser 5.0)")
+    e.add_argument("--min-bandwidth", type=float, default=16000.0, help="skip targets narrower than this (Hz)")
+    e.add_argument("--max-clips", type=int, help="evaluate at most this many clips")
+    e.add_argument("--json", help="write results as JSON here")
+    e.add_argument("--png", help="write an input/output/target spectrogram here")
+    e.add_argument("--update-metadata", action="store_true", help="store the table in --checkpoint's JSON")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    r = sub.add_parser("render", help="process an audio file offline through the block engine")
+    r.add_argument("input", help="input audio file (anything soundfile reads)")
+    r.add_argument("output", help="output file (format from the extension; never the input)")
+    model_args(r, 4096)
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    be = sub.add_parser("bench", help="latency (samples, ms) and compute time per block, RTF")
+    model_args(be, 256)
+    be.add_argument("--threads", type=int, help="torch threads (default: 1 and 2)")
+    be.add_argument("--seconds", type=float, default=5.0, help="audio seconds to time (default 5)")
+    be.add_argument("--preset", default="live", help="preset for --random-weights")
+    be.add_argument("--random-weights", action="store_true", help="benchmark an untrained model of --preset")
+    be.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rtgan`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..audio.io import AudioError
+    from ..checkpoint import CheckpointError
+    try:
+        if args.command == "models":
+            return cmd_models(args)
+        if args.command == "data":
+            return cmd_data_build(args)
+        if args.command == "train":
+            return cmd_train(args, argv)
+        if args.command == "eval":
+            return cmd_eval(args, argv)
+        if args.command == "render":
+            return cmd_render(args)
+        if args.command == "bench":
+            return cmd_bench(args)
+    except (AudioError, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"rtgan {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Run a whole signal through a block stream, compensating its latency."""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+import torch
+
+from ..models.base import Generator
+from .ola import OverlapAdd
+from .overlap_save import OverlapSave
+
+Stream = Union[OverlapSave, OverlapAdd]
+MODES = ("overlap-save", "ola")
+
+
+def make_stream(model: Generator, block_size: int, mode: str = "overlap-save") -> Stream:
+    """A block stream for ``model``: ``"overlap-save"`` (exact) or ``"ola"`` (50 % Hann overlap-add).
+
+    Raises:
+        ValueError: unknown mode or a block size < 1.
+    """
+    if mode == "overlap-save":
+        return OverlapSave(model, block_size)
+    if mode == "ola":
+        return OverlapAdd(model, block_size)
+    raise ValueError(f"unknown streaming mode {mode!r}; expected one of {MODES}")
+
+
+@torch.no_grad()
+def stream_signal(stream: Stream, x: torch.Tensor, compensate: bool = True,
+                  on_block: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Feed ``x`` of shape ``(batch, 1, samples)`` through ``stream`` block by block.
+
+    With ``compensate=True`` the input is followed by ``latency_samples`` zeros (plus
+    padding to whole blocks) and the first ``latency_samples`` output samples are dropped,
+    so the result aligns sample for sample with the input; otherwise the raw streamed output
+    (delayed by the latency) of the same length as ``x`` is returned.
+
+    Args:
+        on_block: called with the number of input samples consumed after each block (progress).
+
+    Returns:
+        ``(batch, 1, samples)``.
+    """
+    n = stream.block_size
+    t = x.shape[-1]
+    delay = stream.latency_samples if compensate else 0
+    total = -(-(t + delay) // n) * n
+    padded = torch.nn.functional.pad(x, (0, total - t))
+    state = stream.init_state(x.shape[0])
+    outs = []
+    for start in range(0, total, n):
+        y, state = stream.step(padded[..., start:start + n], state)
+        outs.append(y)
+        if on_block is not None:
+            on_block(min(n, max(0, t - start)))
+    y = torch.cat(outs, dim=-1)
+    return y[..., delay:delay + t]

@@ -1,0 +1,73 @@
+"""1-D inception module with dimensionality reduction (Szegedy et al. 2015).
+
+As used in the generators of Kim & Sathe (2019) and Alahi, Sifringer & Stegmüller (2020,
+Sec. IV-D): parallel branches with kernels 3/9/27/81 whose filter counts keep the ratio
+24/24/8/8, each preceded by a 1x1 bottleneck conv with ``C_temp`` filters, a fraction of the
+branch's filters. The four 1x1 reductions read the same input, so they run as one 1x1 conv
+whose output is split (mathematically identical, fewer calls).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .conv import PaddedConv1d
+from .reach import Reach
+
+
+def split_filters(total: int, ratios: tuple[int, ...]) -> tuple[int, ...]:
+    """Split ``total`` filters over branches in proportion to ``ratios`` (each >= 1).
+
+    Rounding error goes to the first branch, so the parts always sum to ``total``.
+
+    Raises:
+        ValueError: if ``total`` is smaller than the number of branches.
+    """
+    if total < len(ratios):
+        raise ValueError(f"{total} filters cannot feed {len(ratios)} branches")
+    s = sum(ratios)
+    parts = [max(1, (total * q) // s) for q in ratios]
+    parts[0] += total - sum(parts)
+    if parts[0] < 1:
+        raise ValueError(f"cannot split {total} filters as {ratios}")
+    return tuple(parts)
+
+
+class Inception1d(nn.Module):
+    """Inception block: ``(batch, in_channels, frames)`` -> ``(batch, out_channels, frames)``.
+
+    Args:
+        in_channels: input channels.
+        out_channels: total filters over all branches, split by ``ratios``.
+        kernel_sizes: one kernel size per branch (paper: 3, 9, 27, 81).
+        ratios: filter ratio per branch (paper: 24/24/8/8).
+        bottleneck: ``C_temp`` as a fraction of each branch's filters (>= 1 channel).
+        mode: ``"causal"`` or ``"centered"`` zero padding (see :func:`conv_padding`).
+        negative_slope: leaky ReLU slope after the bottleneck.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...] = (3, 9, 27, 81),
+                 ratios: tuple[int, ...] = (24, 24, 8, 8), bottleneck: float = 0.5, mode: str = "centered",
+                 negative_slope: float = 0.2) -> None:
+        super().__init__()
+        if len(kernel_sizes) != len(ratios):
+            raise ValueError("kernel_sizes and ratios must have the same length")
+        self.branch_filters = split_filters(out_channels, ratios)
+        self.temp_channels = tuple(max(1, int(round(f * bottleneck))) for f in self.branch_filters)
+        self.reduce = nn.Conv1d(in_channels, sum(self.temp_channels), 1)
+        self.act = nn.LeakyReLU(negative_slope)
+        self.branches = nn.ModuleList(
+            PaddedConv1d(t, f, k, mode) for t, f, k in zip(self.temp_channels, self.branch_filters, kernel_sizes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.act(self.reduce(x))
+        parts = torch.split(z, self.temp_channels, dim=1)
+        return torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
+
+    def reach(self, r: Reach) -> Reach:
+        """Bounds after the block: the widest branch decides (1x1 convs read one frame)."""
+        out = self.branches[0].reach(r)
+        for branch in self.branches[1:]:
+            out = out.merge(branch.reach(r))
+        return out

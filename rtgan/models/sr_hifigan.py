@@ -1,0 +1,154 @@
+"""sr-hifigan: music super-resolution generator (Coldenhoff & Ren 2021).
+
+The generator is the inception U-Net of Kim & Sathe (2019) as implemented by Alahi,
+Sifringer & Stegmüller (2020, Sec. IV-D/E/F), which Coldenhoff & Ren (2021, Sec. III-C) train
+against HiFi-GAN discriminators (see :mod:`rtgan.models.discriminators`) with the loss
+``L_total(G; D) = lambda_adv L_adv + lambda_flat L_flat + L_time`` (Sec. V, see
+:mod:`rtgan.losses`).
+
+Architecture, with ``F_d = base_filters * 2**min(d, d_max)`` (Alahi et al. Sec. IV-F:
+``2**(6 + min(d, d_max))`` filters for ``base_filters = 64``):
+
+* down block ``d = 0..B-1``: inception(``F_d``) -> leaky ReLU -> superpixel x2
+  (``2 F_d`` channels, stride ``2**(d+1)``); its output is also the skip of level ``d``;
+* bottleneck: inception(``F_B``) -> leaky ReLU at stride ``2**B``;
+* up block ``d = B-1..0``: concat(previous, skip ``d``) -> inception(``2 F_d``) -> leaky ReLU
+  -> subpixel x2 (``F_d`` channels, stride ``2**d``);
+* output: conv(``output_kernel``) -> tanh, plus the input (additive skip), so the network
+  only has to learn the missing band: ``y = x + tanh(f(x))``.
+
+The model runs at one sample rate in and out: the band-limited input is first brought to
+``sample_rate`` by a resampler (see :mod:`rtgan.engine.render`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import Generator
+from .layers import Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach
+from .registry import register
+
+
+@dataclass(frozen=True)
+class SRHiFiGANConfig:
+    """Architecture of the sr-hifigan generator; every default in one place.
+
+    Attributes:
+        sample_rate: input and output sample rate in Hz.
+        input_bandwidth_hz: bandwidth of the input the model is trained for, in Hz.
+        blocks: ``B``, number of down and of up blocks; total stride ``2**B``.
+        base_filters: filters of the first inception module (paper: 64).
+        d_max: filters double for the first ``d_max`` levels only (capacity regulator).
+        kernel_sizes: inception branch kernels (paper: 3, 9, 27, 81).
+        filter_ratios: filter split over branches (paper: 24/24/8/8).
+        bottleneck: 1x1 reduction width as a fraction of each branch's filters.
+        padding: ``"causal"`` (no lookahead beyond stride alignment) or ``"centered"``.
+        output_kernel: kernel of the final conv.
+        negative_slope: leaky ReLU slope.
+    """
+
+    sample_rate: int = 48000
+    input_bandwidth_hz: float = 8000.0
+    blocks: int = 8
+    base_filters: int = 64
+    d_max: int = 3
+    kernel_sizes: tuple[int, ...] = (3, 9, 27, 81)
+    filter_ratios: tuple[int, ...] = (24, 24, 8, 8)
+    bottleneck: float = 0.5
+    padding: str = "centered"
+    output_kernel: int = 9
+    negative_slope: float = 0.2
+
+    def __post_init__(self) -> None:
+        # JSON round trips turn tuples into lists; normalise so configs compare equal.
+        object.__setattr__(self, "kernel_sizes", tuple(self.kernel_sizes))
+        object.__setattr__(self, "filter_ratios", tuple(self.filter_ratios))
+        if self.blocks < 1:
+            raise ValueError("blocks must be >= 1")
+        if self.padding not in ("causal", "centered"):
+            raise ValueError(f"padding must be 'causal' or 'centered', got {self.padding!r}")
+
+    def filters(self, d: int) -> int:
+        """``F_d``: filters of level ``d`` (Alahi et al. Sec. IV-F)."""
+        return self.base_filters * 2 ** min(d, self.d_max)
+
+
+PRESETS = {
+    # B = 8 as in the seed, for GPU training and offline rendering.
+    "paper": SRHiFiGANConfig(),
+    # small, causal: meets the live budget (<= 20 ms latency, RTF <= 0.5 on one CPU thread).
+    "live": SRHiFiGANConfig(blocks=4, base_filters=16, d_max=2, kernel_sizes=(3, 5, 9, 15),
+                            padding="causal", output_kernel=9),
+    # for tests: a few thousand parameters.
+    "tiny": SRHiFiGANConfig(blocks=2, base_filters=8, d_max=1, kernel_sizes=(3, 5, 9, 15),
+                            padding="centered", output_kernel=5),
+}
+
+
+@register("sr-hifigan", SRHiFiGANConfig, PRESETS,
+          description="48 kHz music/speech super-resolution (Coldenhoff & Ren 2021)")
+class SRHiFiGANGenerator(Generator):
+    """Inception U-Net super-resolution generator; ``(batch, 1, samples)`` -> same shape.
+
+    ``samples`` must be a multiple of :attr:`total_stride` (``2**blocks``). See the module
+    docstring for the architecture and sources.
+    """
+
+    def __init__(self, config: SRHiFiGANConfig = SRHiFiGANConfig()) -> None:
+        super().__init__()
+        self.config = c = config
+
+        def inception(cin: int, cout: int) -> Inception1d:
+            return Inception1d(cin, cout, c.kernel_sizes, c.filter_ratios, c.bottleneck, c.padding, c.negative_slope)
+
+        self.act = nn.LeakyReLU(c.negative_slope)
+        self.unshuffle = PixelUnshuffle1d(2)
+        self.shuffle = PixelShuffle1d(2)
+        self.down = nn.ModuleList()
+        cin = 1
+        for d in range(c.blocks):
+            self.down.append(inception(cin, c.filters(d)))
+            cin = 2 * c.filters(d)
+        self.bottleneck = inception(cin, c.filters(c.blocks))
+        cin = c.filters(c.blocks)
+        self.up = nn.ModuleList()
+        for d in reversed(range(c.blocks)):
+            self.up.append(inception(cin + 2 * c.filters(d), 2 * c.filters(d)))
+            cin = c.filters(d)
+        self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding)
+
+    @property
+    def total_stride(self) -> int:
+        return 2 ** self.config.blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Super-resolve ``x`` of shape ``(batch, 1, samples)``; returns the same shape.
+
+        Raises:
+            ValueError: see :meth:`Generator.check_input`.
+        """
+        self.check_input(x)
+        skips = []
+        h = x
+        for block in self.down:
+            h = self.unshuffle(self.act(block(h)))
+            skips.append(h)
+        h = self.act(self.bottleneck(h))
+        for block, skip in zip(self.up, reversed(skips)):
+            h = self.shuffle(self.act(block(torch.cat([h, skip], dim=1))))
+        return x + torch.tanh(self.out(h))
+
+    def reach(self) -> Reach:
+        r = Reach()
+        skips = []
+        for block in self.down:
+            r = self.unshuffle.reach(block.reach(r))
+            skips.append(r)
+        r = self.bottleneck.reach(r)
+        for block, skip in zip(self.up, reversed(skips)):
+            r = self.shuffle.reach(block.reach(r.merge(skip)))
+        # the additive input skip reads the current sample only
+        return self.out.reach(r).merge(Reach())

@@ -1,0 +1,1 @@
+"""Training: config presets, datasets of pairs, the loop, resumable checkpoints."""
