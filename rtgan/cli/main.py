@@ -60,6 +60,13 @@ def cmd_train(args, argv) -> int:
         overrides["discriminator"] = DiscriminatorConfig.small()
     if args.no_adversarial:
         overrides["adversarial"] = False
+    if args.adv_start is not None:
+        overrides["adv_start_step"] = args.adv_start
+    if args.lambda_adv is not None or args.lambda_flat is not None:
+        overrides["weights"] = dataclasses.replace(
+            cfg.weights, **{k: v for k, v in (("adv", args.lambda_adv), ("flat", args.lambda_flat)) if v is not None})
+    if args.min_bandwidth is not None:
+        overrides["min_bandwidth_hz"] = args.min_bandwidth
     cfg = dataclasses.replace(cfg, model=args.model, **overrides)
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.preset}")
     state = train(cfg, Path(args.data), run_dir, device=args.device, resume=not args.no_resume,
@@ -159,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--discriminator", choices=("full", "small", "tiny"), default="full",
                    help="HiFi-GAN discriminator width: full (paper), small or tiny (CPU)")
     t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
+    t.add_argument("--adv-start", type=int, help="steps of reconstruction-only training before the GAN terms")
+    t.add_argument("--lambda-adv", type=float, help="weight of the LSGAN generator loss (paper: 1e-3)")
+    t.add_argument("--lambda-flat", type=float, help="weight of the spectral-flatness loss (paper: 1e-3)")
+    t.add_argument("--min-bandwidth", type=float, help="use only target clips at least this wide (Hz)")
     t.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     t.add_argument("--workers", type=int, help="data-loader worker processes")
     t.add_argument("--run-dir", help="checkpoint/log directory (default runs/MODEL-PRESET)")

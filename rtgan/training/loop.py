@@ -70,7 +70,7 @@ def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         state.opt_d.step()
-        terms["disc"] = float(loss_d)
+        terms["disc"] = float(loss_d.detach())
         with autocast:
             fake_logits, fake_feats = d(y_hat)
             if cfg.weights.feature_matching > 0:

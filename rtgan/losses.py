@@ -1,0 +1,396 @@
+"""Training losses of the spectral-flatness HiFi-GAN super-resolution model.
+
+Follows Coldenhoff & Ren (2021), "Music Super-resolution with Spectral
+Flatness Loss and HiFi-GAN Discriminators", Sec. V:
+
+* total discriminator loss ``L_total(D; G) = L_adv(D; G)``;
+* total generator loss
+  ``L_total(G; D) = lambda_adv L_adv(G; D) + lambda_flat L_flat(G) + L_time(G)``
+  (here every term, including ``L_time``, has a weight; see
+  :class:`LossWeights`), optionally plus the HiFi-GAN feature-matching loss.
+
+The adversarial terms are the least-squares GAN losses (Mao et al. 2017) in
+the form used by HiFi-GAN (Kong et al. 2020, eqs. 1-2): real target 1, fake
+target 0.
+
+Shapes: waveforms are ``(batch, samples)`` or ``(batch, 1, samples)``;
+discriminator outputs are lists with one tensor of any shape
+(typically ``(batch, n)``) per sub-discriminator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "lsgan_discriminator_loss",
+    "lsgan_generator_loss",
+    "feature_matching_loss",
+    "time_mse",
+    "spectral_flatness",
+    "spectral_flatness_loss",
+    "LossWeights",
+    "generator_loss",
+]
+
+
+def _check_nonempty(name: str, items: Sequence) -> None:
+    if len(items) == 0:
+        raise ValueError(f"{name} must contain at least one sub-discriminator output")
+
+
+def lsgan_discriminator_loss(real: Sequence[Tensor], fake: Sequence[Tensor]) -> Tensor:
+    """Least-squares discriminator loss summed over sub-discriminators.
+
+    ``L_adv(D; G) = sum_k ( mean[(D_k(y) - 1)^2] + mean[D_k(G(x))^2] )``:
+    Coldenhoff & Ren (2021) Sec. V-A (L2 adversarial loss), written with the
+    HiFi-GAN / LSGAN convention (Kong et al. 2020 eq. 1; Mao et al. 2017):
+    real outputs are pushed to 1, generated ones to 0. ``fake`` should come
+    from a detached generator output when training D.
+
+    Args:
+        real: per sub-discriminator, ``D_k(y)`` for target audio (any shape,
+            e.g. ``(batch, n_k)``).
+        fake: per sub-discriminator, ``D_k(G(x))``, same length and shapes as
+            ``real``.
+
+    Returns:
+        Scalar tensor (dimensionless).
+
+    Raises:
+        ValueError: empty lists, different numbers of sub-discriminators, or
+            mismatched shapes between ``real[k]`` and ``fake[k]``.
+    """
+    _check_nonempty("real", real)
+    if len(real) != len(fake):
+        raise ValueError(
+            f"real and fake have different numbers of sub-discriminators ({len(real)} vs {len(fake)})"
+        )
+    total = real[0].new_zeros(())
+    for k, (dr, dg) in enumerate(zip(real, fake)):
+        if dr.shape != dg.shape:
+            raise ValueError(
+                f"sub-discriminator {k}: real shape {tuple(dr.shape)} != fake shape {tuple(dg.shape)}"
+            )
+        total = total + torch.mean((dr - 1.0) ** 2) + torch.mean(dg**2)
+    return total
+
+
+def lsgan_generator_loss(fake: Sequence[Tensor]) -> Tensor:
+    """Least-squares adversarial loss for the generator.
+
+    ``L_adv(G; D) = sum_k mean[(D_k(G(x)) - 1)^2]`` (Kong et al. 2020 eq. 2;
+    Mao et al. 2017), the generator term of Coldenhoff & Ren (2021) Sec. V-A.
+
+    Args:
+        fake: per sub-discriminator, ``D_k(G(x))`` (any shape).
+
+    Returns:
+        Scalar tensor (dimensionless).
+
+    Raises:
+        ValueError: ``fake`` is empty.
+    """
+    _check_nonempty("fake", fake)
+    total = fake[0].new_zeros(())
+    for dg in fake:
+        total = total + torch.mean((dg - 1.0) ** 2)
+    return total
+
+
+def feature_matching_loss(
+    real_feats: Sequence[Sequence[Tensor]], fake_feats: Sequence[Sequence[Tensor]]
+) -> Tensor:
+    """HiFi-GAN feature-matching loss (Kong et al. 2020, eq. 4).
+
+    ``L_FM = sum_k sum_i mean|D_k^i(y) - D_k^i(G(x))|`` over sub-discriminators
+    ``k`` and their intermediate feature maps ``i``. The real features are
+    detached, so only the generator receives gradients. (HiFi-GAN's weight
+    of 2 is left to :attr:`LossWeights.feature_matching`.)
+
+    Args:
+        real_feats: per sub-discriminator, the list of feature maps of the
+            target, e.g. ``(batch, C, T')`` or ``(batch, C, T', p)``.
+        fake_feats: the same structure for the generated audio.
+
+    Returns:
+        Scalar tensor.
+
+    Raises:
+        ValueError: empty input, or the structures (number of
+            sub-discriminators, number of maps, map shapes) differ.
+    """
+    _check_nonempty("real_feats", real_feats)
+    if len(real_feats) != len(fake_feats):
+        raise ValueError(
+            f"real_feats and fake_feats have different numbers of sub-discriminators "
+            f"({len(real_feats)} vs {len(fake_feats)})"
+        )
+    total: Optional[Tensor] = None
+    for k, (fr_list, fg_list) in enumerate(zip(real_feats, fake_feats)):
+        if len(fr_list) != len(fg_list):
+            raise ValueError(
+                f"sub-discriminator {k}: {len(fr_list)} real vs {len(fg_list)} fake feature maps"
+            )
+        for i, (fr, fg) in enumerate(zip(fr_list, fg_list)):
+            if fr.shape != fg.shape:
+                raise ValueError(
+                    f"sub-discriminator {k}, feature map {i}: real shape {tuple(fr.shape)} "
+                    f"!= fake shape {tuple(fg.shape)}"
+                )
+            term = torch.mean(torch.abs(fr.detach() - fg))
+            total = term if total is None else total + term
+    if total is None:
+        raise ValueError("real_feats contains no feature maps")
+    return total
+
+
+def _check_pair(y_hat: Tensor, y: Tensor) -> None:
+    if y_hat.shape != y.shape:
+        raise ValueError(f"y_hat shape {tuple(y_hat.shape)} != y shape {tuple(y.shape)}")
+
+
+def time_mse(y_hat: Tensor, y: Tensor) -> Tensor:
+    """Time-domain loss ``L_time(G) = E[(x_G - x_D)^2]``.
+
+    Coldenhoff & Ren (2021) Sec. V-B: mean squared error between generated
+    and target waveforms, averaged over every element.
+
+    Args:
+        y_hat: generated waveform, any shape, e.g. ``(batch, 1, samples)``.
+        y: target waveform of the same shape.
+
+    Returns:
+        Scalar tensor (squared amplitude units).
+
+    Raises:
+        ValueError: shapes differ.
+    """
+    _check_pair(y_hat, y)
+    return torch.mean((y_hat - y) ** 2)
+
+
+def _as_batch_waveform(x: Tensor, name: str) -> Tensor:
+    if x.dim() == 1:
+        return x.unsqueeze(0)
+    if x.dim() == 2:
+        return x
+    if x.dim() == 3 and x.shape[1] == 1:
+        return x[:, 0, :]
+    raise ValueError(
+        f"{name} must have shape (batch, samples) or (batch, 1, samples), got {tuple(x.shape)}"
+    )
+
+
+def spectral_flatness(
+    x: Tensor,
+    n_fft: int = 2048,
+    hop_length: int = 512,
+    amin: float = 1e-10,
+    power: float = 2.0,
+    center: bool = True,
+    pad_mode: str = "constant",
+) -> Tensor:
+    """Differentiable spectral flatness per STFT frame.
+
+    Coldenhoff & Ren (2021) Sec. V-C:
+    ``SF(x)_t = exp(mean_w ln S(w, t)) / mean_w S(w, t)`` with
+    ``S = max(|STFT(x)|^power, amin)``, i.e. the ratio of the geometric to the
+    arithmetic mean over the ``n_fft // 2 + 1`` frequency bins (Johnston 1988).
+    Values are in (0, 1]: 1 for a perfectly flat (white) spectrum, near 0 for
+    a pure tone.
+
+    The defaults reproduce ``librosa.feature.spectral_flatness(y=x)``
+    exactly: a periodic Hann window of length ``n_fft``, ``center=True`` with
+    **zero** padding of ``n_fft // 2`` samples on both sides (librosa's
+    ``pad_mode="constant"`` default), no normalisation of the STFT, power 2
+    and ``amin = 1e-10``. The power spectrum is computed as
+    ``re^2 + im^2`` so that gradients stay finite at zero magnitude.
+
+    Args:
+        x: waveform ``(batch, samples)``, ``(batch, 1, samples)`` or
+            ``(samples,)`` (treated as a batch of one); real floating tensor.
+        n_fft: FFT size and window length in samples.
+        hop_length: hop between frames in samples.
+        amin: floor applied to ``|X|^power`` before the logarithm (> 0).
+        power: exponent of the magnitude spectrogram (2 = power spectrum).
+        center: pad ``n_fft // 2`` on each side so frame ``t`` is centred at
+            sample ``t * hop_length``.
+        pad_mode: padding mode for ``center=True`` (``"constant"`` = zeros,
+            as librosa; ``"reflect"`` needs ``samples > n_fft // 2``).
+
+    Returns:
+        Tensor ``(batch, frames)`` with ``frames = 1 + samples // hop_length``
+        when ``center=True``.
+
+    Raises:
+        ValueError: bad input shape, ``amin <= 0``, ``power <= 0`` or
+            non-positive ``n_fft``/``hop_length``.
+    """
+    if amin <= 0:
+        raise ValueError(f"amin must be strictly positive, got {amin}")
+    if power <= 0:
+        raise ValueError(f"power must be strictly positive, got {power}")
+    if n_fft <= 0 or hop_length <= 0:
+        raise ValueError(f"n_fft and hop_length must be positive, got {n_fft}, {hop_length}")
+    wav = _as_batch_waveform(x, "x")
+    window = torch.hann_window(n_fft, periodic=True, dtype=wav.dtype, device=wav.device)
+    spec = torch.stft(
+        wav,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=n_fft,
+        window=window,
+        center=center,
+        pad_mode=pad_mode,
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )  # (batch, n_fft // 2 + 1, frames)
+    power_spec = spec.real**2 + spec.imag**2
+    if power == 2.0:
+        s = power_spec
+    else:
+        # |X|^p = (|X|^2)^(p/2); the inner clamp keeps the gradient finite at 0.
+        s = torch.clamp(power_spec, min=torch.finfo(power_spec.dtype).tiny) ** (power / 2.0)
+    s = torch.clamp(s, min=amin)
+    gmean = torch.exp(torch.mean(torch.log(s), dim=-2))
+    amean = torch.mean(s, dim=-2)
+    return gmean / amean
+
+
+def spectral_flatness_loss(y_hat: Tensor, y: Tensor, **stft_kwargs) -> Tensor:
+    """Spectral-flatness loss ``L_flat(G) = E[(SF(x_G) - SF(x_D))^2]``.
+
+    Coldenhoff & Ren (2021) Sec. V-C: squared difference of the per-frame
+    spectral flatness (:func:`spectral_flatness`) of generated and target
+    audio, averaged over batch and frames.
+
+    Args:
+        y_hat: generated waveform ``(batch, samples)`` or ``(batch, 1, samples)``.
+        y: target waveform of the same shape.
+        **stft_kwargs: forwarded to :func:`spectral_flatness` (``n_fft``,
+            ``hop_length``, ``amin``, ``power``, ``center``, ``pad_mode``).
+
+    Returns:
+        Scalar tensor (dimensionless).
+
+    Raises:
+        ValueError: shapes differ or are invalid for :func:`spectral_flatness`.
+    """
+    _check_pair(y_hat, y)
+    return torch.mean((spectral_flatness(y_hat, **stft_kwargs) - spectral_flatness(y, **stft_kwargs)) ** 2)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the generator loss terms (Coldenhoff & Ren 2021 Sec. V).
+
+    Defaults are the paper's best run, ``lambda_adv = lambda_flat = 1e-3``
+    (Sec. VII-C), with ``L_time`` at weight 1 and no feature matching.
+
+    Attributes:
+        adv: ``lambda_adv`` for the LSGAN generator loss.
+        flat: ``lambda_flat`` for the spectral-flatness loss.
+        time: weight of the time-domain MSE (1 in the paper).
+        feature_matching: weight of the HiFi-GAN feature-matching loss
+            (HiFi-GAN uses 2; not used by Coldenhoff & Ren).
+
+    Raises:
+        ValueError: a weight is negative or not finite.
+    """
+
+    adv: float = 1e-3
+    flat: float = 1e-3
+    time: float = 1.0
+    feature_matching: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key, value in asdict(self).items():
+            if not (float(value) >= 0.0 and float(value) != float("inf")):
+                raise ValueError(f"LossWeights.{key} must be a finite number >= 0, got {value!r}")
+
+
+def generator_loss(
+    y_hat: Tensor,
+    y: Tensor,
+    fake_logits: Optional[Sequence[Tensor]],
+    weights: LossWeights = LossWeights(),
+    fake_feats: Optional[Sequence[Sequence[Tensor]]] = None,
+    real_feats: Optional[Sequence[Sequence[Tensor]]] = None,
+    **stft_kwargs,
+) -> tuple[Tensor, dict[str, float]]:
+    """Total generator loss of Coldenhoff & Ren (2021) Sec. V.
+
+    ``L = adv * L_adv(G; D) + flat * L_flat(G) + time * L_time(G)
+    + feature_matching * L_FM``, with :func:`lsgan_generator_loss`,
+    :func:`spectral_flatness_loss`, :func:`time_mse` and
+    :func:`feature_matching_loss`.
+
+    Terms whose weight is 0 are still evaluated for logging when their inputs
+    are available, but without building an autograd graph; a term whose
+    inputs are missing is reported as 0.0. So e.g. a pre-training phase may
+    pass ``fake_logits=None`` with ``weights.adv == 0``, and a run with
+    ``flat == 0`` still logs the spectral-flatness loss (as in Coldenhoff &
+    Ren Fig. 5).
+
+    Args:
+        y_hat: generated waveform ``(batch, 1, samples)`` or ``(batch, samples)``.
+        y: target waveform of the same shape.
+        fake_logits: discriminator outputs ``D_k(G(x))`` per sub-discriminator.
+        weights: the loss weights.
+        fake_feats: discriminator feature maps of ``y_hat`` (needed when
+            ``weights.feature_matching > 0``).
+        real_feats: discriminator feature maps of ``y`` (same condition).
+        **stft_kwargs: forwarded to :func:`spectral_flatness`.
+
+    Returns:
+        ``(total, terms)``: ``total`` is a scalar tensor with gradients;
+        ``terms`` maps ``"adv"``, ``"flat"``, ``"time"``, ``"fm"`` (unweighted
+        values) and ``"total"`` to Python floats for logging.
+
+    Raises:
+        ValueError: shapes differ; ``weights.adv > 0`` without logits; or
+            ``weights.feature_matching > 0`` without both feature lists.
+    """
+    _check_pair(y_hat, y)
+    zero = y_hat.new_zeros(())
+
+    def _maybe_grad(weight: float, fn, *args, **kwargs) -> Tensor:
+        if weight > 0:
+            return fn(*args, **kwargs)
+        with torch.no_grad():  # logged only, no graph kept
+            return fn(*args, **kwargs)
+
+    l_time = _maybe_grad(weights.time, time_mse, y_hat, y)
+    l_flat = _maybe_grad(weights.flat, spectral_flatness_loss, y_hat, y, **stft_kwargs)
+    if fake_logits:
+        l_adv = _maybe_grad(weights.adv, lsgan_generator_loss, fake_logits)
+    elif weights.adv > 0:
+        raise ValueError("weights.adv > 0 but no discriminator outputs (fake_logits) were given")
+    else:
+        l_adv = zero
+    if fake_feats is not None and real_feats is not None:
+        l_fm = _maybe_grad(weights.feature_matching, feature_matching_loss, real_feats, fake_feats)
+    elif weights.feature_matching > 0:
+        raise ValueError("weights.feature_matching > 0 needs both fake_feats and real_feats")
+    else:
+        l_fm = zero
+    total = (
+        weights.adv * l_adv
+        + weights.flat * l_flat
+        + weights.time * l_time
+        + weights.feature_matching * l_fm
+    )
+    terms = {
+        "adv": float(l_adv.detach()),
+        "flat": float(l_flat.detach()),
+        "time": float(l_time.detach()),
+        "fm": float(l_fm.detach()),
+        "total": float(total.detach()),
+    }
+    return total, terms
