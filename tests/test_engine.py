@@ -4,6 +4,8 @@ import torch.nn.functional as F
 
 from rtgan.engine import OverlapAdd, OverlapSave, offline, offline_ola, stream_signal
 from rtgan.models import registry
+
+from helpers import random_model
 from rtgan.models.base import Generator
 from rtgan.models.layers import Reach
 
@@ -26,7 +28,7 @@ CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "liv
 @pytest.mark.parametrize("block", BLOCK_SIZES)
 def test_overlap_save_equals_whole_file(name, preset, block):
     torch.manual_seed(1)
-    m = registry.build(name, preset).eval()
+    m = random_model(name, preset)
     x = 0.3 * torch.randn(2, 1, 5000)
     ref = whole_file(m, x, pad=4096)
     stream = OverlapSave(m, block)
@@ -38,7 +40,7 @@ def test_overlap_save_equals_whole_file(name, preset, block):
 @pytest.mark.parametrize("block", [64, 65])
 def test_overlap_save_output_is_delayed_by_reported_latency(block):
     torch.manual_seed(2)
-    m = registry.build("sr-hifigan", "tiny").eval()
+    m = random_model("sr-hifigan", "tiny")
     x = 0.3 * torch.randn(1, 1, 3000)
     ref = whole_file(m, x, pad=4096)
     raw = stream_signal(OverlapSave(m, block), x, compensate=False)
@@ -60,13 +62,13 @@ def test_latency_is_lookahead_plus_alignment():
 
 
 def test_offline_matches_generous_padding():
-    m = registry.build("sr-hifigan", "live").eval()
+    m = random_model("sr-hifigan", "live")
     x = 0.2 * torch.randn(1, 1, 3001)
     assert (offline(m, x) - whole_file(m, x, pad=8192)).abs().max() <= 1e-5
 
 
 def test_reset_restores_initial_state():
-    m = registry.build("sr-hifigan", "tiny").eval()
+    m = random_model("sr-hifigan", "tiny")
     stream = OverlapSave(m, 64)
     x = torch.randn(1, 1, 64 * 5)
     first = [stream.process(x[..., i:i + 64]) for i in range(0, 320, 64)]
@@ -76,7 +78,7 @@ def test_reset_restores_initial_state():
 
 
 def test_state_shapes_do_not_depend_on_content():
-    m = registry.build("sr-hifigan", "tiny").eval()
+    m = random_model("sr-hifigan", "tiny")
     stream = OverlapSave(m, 65)
     s1, s2 = stream.init_state(1), stream.init_state(1)
     for _ in range(7):
@@ -111,7 +113,7 @@ def test_ola_identity_passes_audio_unchanged(hop):
 
 @pytest.mark.parametrize("hop", [64, 65, 256])
 def test_ola_stream_equals_offline_ola(hop):
-    m = registry.build("sr-hifigan", "tiny").eval()
+    m = random_model("sr-hifigan", "tiny")
     x = 0.3 * torch.randn(2, 1, 3000)
     stream = OverlapAdd(m, hop)
     assert stream.latency_samples == hop

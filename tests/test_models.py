@@ -4,6 +4,8 @@ import pytest
 import torch
 
 from rtgan.models import registry
+
+from helpers import random_model
 from rtgan.models.layers import Inception1d, PixelShuffle1d, PixelUnshuffle1d, split_filters
 from rtgan.models.sr_hifigan import SRHiFiGANConfig, SRHiFiGANGenerator
 
@@ -86,7 +88,7 @@ def _empirical_reach(model, length, positions):
 
 @pytest.mark.parametrize("preset", ["tiny", "live"])
 def test_computed_reach_bounds_true_dependencies(preset):
-    m = registry.build("sr-hifigan", preset).eval()
+    m = random_model("sr-hifigan", preset)
     r = m.reach()
     s = m.total_stride
     left, right = _empirical_reach(m, 8 * 1024, range(4096, 4096 + s))
@@ -105,3 +107,10 @@ def test_configs_are_frozen():
     c = registry.make_config("sr-hifigan", "live")
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.blocks = 3
+
+
+def test_untrained_generator_is_identity():
+    m = registry.build("sr-hifigan", "live").eval()
+    x = torch.randn(2, 1, 1024)
+    with torch.no_grad():
+        assert torch.equal(m(x), x)

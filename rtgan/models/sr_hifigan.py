@@ -119,6 +119,10 @@ class SRHiFiGANGenerator(Generator):
             self.up.append(inception(cin + 2 * c.filters(d), 2 * c.filters(d)))
             cin = c.filters(d)
         self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding)
+        # zero-initialised output conv: an untrained model is the identity y = x, so
+        # training starts from the input's SNR instead of from random noise
+        nn.init.zeros_(self.out.conv.weight)
+        nn.init.zeros_(self.out.conv.bias)
 
     @property
     def total_stride(self) -> int:

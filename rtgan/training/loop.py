@@ -99,15 +99,15 @@ def validate(state: TrainState, val: tuple[torch.Tensor, torch.Tensor], batch: i
     """Mean SNR (dB), LSD and time-domain MSE of the generator on the fixed validation pairs."""
     g = state.generator.eval()
     dev = next(g.parameters()).device
-    snrs, lsds, mses = [], [], []
+    rows = []
     for i in range(0, val[0].shape[0], batch):
         x, y = val[0][i:i + batch].to(dev), val[1][i:i + batch].to(dev)
         y_hat = offline(g, x)
-        snrs.append(snr(y_hat[:, 0], y[:, 0]).cpu())
-        lsds.append(lsd(y_hat[:, 0], y[:, 0]).cpu())
-        mses.append(((y_hat - y) ** 2).mean(dim=(1, 2)).cpu())
-    return {"snr_db": float(torch.cat(snrs).mean()), "lsd": float(torch.cat(lsds).mean()),
-            "loss": float(torch.cat(mses).mean())}
+        rows.append(torch.stack([snr(y_hat[:, 0], y[:, 0]), lsd(y_hat[:, 0], y[:, 0]),
+                                 ((y_hat - y) ** 2).mean(dim=(1, 2)), snr(x[:, 0], y[:, 0]),
+                                 lsd(x[:, 0], y[:, 0])], dim=1).cpu())
+    m = torch.cat(rows).mean(dim=0).tolist()
+    return {"snr_db": m[0], "lsd": m[1], "loss": m[2], "input_snr_db": m[3], "input_lsd": m[4]}
 
 
 def _infinite(loader):
