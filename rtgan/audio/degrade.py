@@ -53,8 +53,8 @@ DECIMATE_KAISER_BETAS: tuple[float, ...] = (5.0, 4.0, 6.0, 7.0)
 
 # Design constants of the low-pass "shaping" filters (single pass; filtfilt
 # squares the magnitude response, i.e. doubles these numbers in dB).
-_CHEBY1_RIPPLE_DB = 0.5
-_ELLIP_RIPPLE_DB = 0.5
+_CHEBY1_RIPPLE_DB = 0.05
+_ELLIP_RIPPLE_DB = 0.05
 _ELLIP_STOP_DB = 60.0
 # Design constants of the steep elliptic "guard" filter (single pass).
 _GUARD_RIPPLE_DB = 0.05
@@ -146,8 +146,8 @@ def lowpass_sos(
     """Design one IIR low-pass "shaping" filter in second-order sections.
 
     Args:
-        kind: ``"cheby1"`` (0.5 dB ripple), ``"butter"``, ``"ellip"``
-            (0.5 dB ripple, 60 dB stopband) or ``"bessel"`` (``norm="mag"``,
+        kind: ``"cheby1"`` (0.05 dB ripple), ``"butter"``, ``"ellip"``
+            (0.05 dB ripple, 60 dB stopband) or ``"bessel"`` (``norm="mag"``,
             -3 dB at the cutoff).
         order: filter order, 1..16.
         cutoff_hz: corner frequency in Hz, ``0 < cutoff_hz < sample_rate/2``.
@@ -168,13 +168,13 @@ def lowpass_sos(
             f"Nyquist frequency {nyquist} Hz"
         )
     if kind == "cheby1":
-        return signal.cheby1(order, _CHEBY1_RIPPLE_DB, cutoff_hz, fs=sample_rate, output="sos")
+        return _unit_dc(signal.cheby1(order, _CHEBY1_RIPPLE_DB, cutoff_hz, fs=sample_rate, output="sos"))
     if kind == "butter":
         return signal.butter(order, cutoff_hz, fs=sample_rate, output="sos")
     if kind == "ellip":
-        return signal.ellip(
+        return _unit_dc(signal.ellip(
             order, _ELLIP_RIPPLE_DB, _ELLIP_STOP_DB, cutoff_hz, fs=sample_rate, output="sos"
-        )
+        ))
     if kind == "bessel":
         return signal.bessel(order, cutoff_hz, fs=sample_rate, output="sos", norm="mag")
     raise ValueError(f"unknown filter kind {kind!r}; expected one of {LOWPASS_FILTERS}")
@@ -184,7 +184,20 @@ def _guard_sos(pass_hz: float, stop_hz: float, sample_rate: int) -> np.ndarray:
     """Minimum-order elliptic low-pass: <= 0.05 dB ripple up to ``pass_hz``,
     >= 60 dB attenuation from ``stop_hz`` (single pass)."""
     order, wn = signal.ellipord(pass_hz, stop_hz, _GUARD_RIPPLE_DB, _GUARD_STOP_DB, fs=sample_rate)
-    return signal.ellip(order, _GUARD_RIPPLE_DB, _GUARD_STOP_DB, wn, fs=sample_rate, output="sos")
+    return _unit_dc(signal.ellip(order, _GUARD_RIPPLE_DB, _GUARD_STOP_DB, wn, fs=sample_rate, output="sos"))
+
+
+def _unit_dc(sos: np.ndarray) -> np.ndarray:
+    """Scale ``sos`` to exactly 0 dB at DC.
+
+    Even-order Chebyshev-I and elliptic designs sit at ``-ripple`` dB at DC; a degradation
+    must leave the kept band untouched (the model's job there is the identity), so the
+    gain is normalised. The ripple is kept small (0.05 dB) for the same reason.
+    """
+    sos = np.array(sos, dtype=np.float64)
+    dc = np.prod(sos[:, :3].sum(axis=1) / sos[:, 3:].sum(axis=1))
+    sos[0, :3] /= dc
+    return sos
 
 
 def _sosfiltfilt(sos: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -48,6 +48,12 @@ class SRHiFiGANConfig:
         padding: ``"causal"`` (no lookahead beyond stride alignment) or ``"centered"``.
         output_kernel: kernel of the final conv.
         negative_slope: leaky ReLU slope.
+        bias: conv biases. Off by default: a bias-free net of convs and leaky ReLUs is
+            positively homogeneous, ``f(a x) = a f(x)`` for ``a > 0`` (up to the final tanh,
+            which is near-linear for the small residuals it produces), so the generated band
+            follows the input level and silence stays silent (cf. Mohan et al. 2020,
+            bias-free CNNs generalise across signal levels). With biases, a trained model
+            added a residual of constant level, costing SNR on quiet passages.
     """
 
     sample_rate: int = 48000
@@ -61,6 +67,7 @@ class SRHiFiGANConfig:
     padding: str = "centered"
     output_kernel: int = 9
     negative_slope: float = 0.2
+    bias: bool = False
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; normalise so configs compare equal.
@@ -102,7 +109,8 @@ class SRHiFiGANGenerator(Generator):
         self.config = c = config
 
         def inception(cin: int, cout: int) -> Inception1d:
-            return Inception1d(cin, cout, c.kernel_sizes, c.filter_ratios, c.bottleneck, c.padding, c.negative_slope)
+            return Inception1d(cin, cout, c.kernel_sizes, c.filter_ratios, c.bottleneck, c.padding, c.negative_slope,
+                               bias=c.bias)
 
         self.act = nn.LeakyReLU(c.negative_slope)
         self.unshuffle = PixelUnshuffle1d(2)
@@ -118,11 +126,12 @@ class SRHiFiGANGenerator(Generator):
         for d in reversed(range(c.blocks)):
             self.up.append(inception(cin + 2 * c.filters(d), 2 * c.filters(d)))
             cin = c.filters(d)
-        self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding)
+        self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding, bias=c.bias)
         # zero-initialised output conv: an untrained model is the identity y = x, so
         # training starts from the input's SNR instead of from random noise
         nn.init.zeros_(self.out.conv.weight)
-        nn.init.zeros_(self.out.conv.bias)
+        if self.out.conv.bias is not None:
+            nn.init.zeros_(self.out.conv.bias)
 
     @property
     def total_stride(self) -> int:

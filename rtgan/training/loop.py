@@ -171,6 +171,9 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         pbar = tqdm(total=cfg.steps, initial=state.step, unit="step", dynamic_ncols=True)
     batches = _infinite(loader)
     metrics = None
+    if state.step == 0:  # the untrained baseline, so curves start where training starts
+        metrics = validate(state, val)
+        state.history.append({"step": 0, **metrics})
     while state.step < cfg.steps:
         x, y = next(batches)
         terms = train_step(state, cfg, x.to(dev), y.to(dev), amp_dtype)
@@ -188,6 +191,10 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
                 for k, v in metrics.items():
                     writer.add_scalar(f"val/{k}", v, state.step)
             log.info("step %d val %s", state.step, json.dumps(metrics))
+            snapshots = run_dir / "snapshots"
+            save_generator(snapshots / f"{cfg.model}-step{state.step:07d}.safetensors", state.generator,
+                           {**{k: v for k, v in meta.items() if k != "command_history"}, "steps": state.step,
+                            "metrics": {"val": metrics}})
         if pbar is not None:
             pbar.update(1)
             pbar.set_postfix(time=f"{terms['gen_time']:.2e}", snr=f"{metrics['snr_db']:.2f}" if metrics else "-",

@@ -44,20 +44,21 @@ class Inception1d(nn.Module):
         bottleneck: ``C_temp`` as a fraction of each branch's filters (>= 1 channel).
         mode: ``"causal"`` or ``"centered"`` zero padding (see :func:`conv_padding`).
         negative_slope: leaky ReLU slope after the bottleneck.
+        bias: whether the convs have biases.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_sizes: tuple[int, ...] = (3, 9, 27, 81),
                  ratios: tuple[int, ...] = (24, 24, 8, 8), bottleneck: float = 0.5, mode: str = "centered",
-                 negative_slope: float = 0.2) -> None:
+                 negative_slope: float = 0.2, bias: bool = True) -> None:
         super().__init__()
         if len(kernel_sizes) != len(ratios):
             raise ValueError("kernel_sizes and ratios must have the same length")
         self.branch_filters = split_filters(out_channels, ratios)
         self.temp_channels = tuple(max(1, int(round(f * bottleneck))) for f in self.branch_filters)
-        self.reduce = nn.Conv1d(in_channels, sum(self.temp_channels), 1)
+        self.reduce = nn.Conv1d(in_channels, sum(self.temp_channels), 1, bias=bias)
         self.act = nn.LeakyReLU(negative_slope)
         self.branches = nn.ModuleList(
-            PaddedConv1d(t, f, k, mode) for t, f, k in zip(self.temp_channels, self.branch_filters, kernel_sizes)
+            PaddedConv1d(t, f, k, mode, bias=bias) for t, f, k in zip(self.temp_channels, self.branch_filters, kernel_sizes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
