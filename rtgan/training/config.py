@@ -78,13 +78,25 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise ``TypeError``."""
-        d = dict(d)
+        d = _tuples(d)
         d["weights"] = LossWeights(**d.get("weights", {}))
         d["discriminator"] = DiscriminatorConfig(**d.get("discriminator", {}))
         d["degradations"] = tuple(DegradationConfig(**g) for g in d.get("degradations", ()))
         d["eval_degradation"] = DegradationConfig(**d.get("eval_degradation", {}))
         d["betas"] = tuple(d.get("betas", (0.8, 0.99)))
         return cls(**d)
+
+
+def _tuples(d: dict) -> dict:
+    """JSON turns tuples into lists; turn them back (dict values, recursively)."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            v = _tuples(v)
+        elif isinstance(v, list):
+            v = tuple(_tuples(i) if isinstance(i, dict) else i for i in v)
+        out[k] = v
+    return out
 
 
 PRESETS: dict[str, TrainConfig] = {

@@ -147,9 +147,12 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         meta["command_history"] = [command]
     gen_sr = state.generator.sample_rate_out
     pairs, val = make_datasets(Path(corpus), cfg, gen_sr)
-    loader = torch.utils.data.DataLoader(
-        pairs, batch_size=cfg.batch_size, shuffle=True, drop_last=True, num_workers=cfg.num_workers,
-        generator=torch.Generator().manual_seed(cfg.seed + state.step), persistent_workers=cfg.num_workers > 0)
+    # clips are drawn with replacement (a random crop each time), so even a corpus with
+    # fewer clips than a batch yields full batches
+    sampler = torch.utils.data.RandomSampler(pairs, replacement=True, num_samples=cfg.batch_size * 1000,
+                                             generator=torch.Generator().manual_seed(cfg.seed + state.step))
+    loader = torch.utils.data.DataLoader(pairs, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+                                         num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     writer = None
     try:
         from torch.utils.tensorboard import SummaryWriter

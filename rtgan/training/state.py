@@ -52,7 +52,10 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: di
     for name, value in meta["scalars"].items():
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
-    return {"state": state, "param_groups": meta["param_groups"]}
+    # JSON turned tuples (betas) into lists
+    groups = [{k: (tuple(v) if isinstance(v, list) and k != "params" else v) for k, v in g.items()}
+              for g in meta["param_groups"]]
+    return {"state": state, "param_groups": groups}
 
 
 def save_train_state(path: Path, state: TrainState, metadata: dict[str, Any]) -> Path:
