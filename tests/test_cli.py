@@ -96,3 +96,21 @@ def test_bench_json_has_the_documented_keys(capsys):
 def test_models_lists_sr_hifigan(capsys):
     assert main(["models"]) == 0
     assert "sr-hifigan" in capsys.readouterr().out
+
+
+def test_eval_prints_table_and_writes_json_and_png(corpus, tiny_ckpt, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out_json, out_png = tmp_path / "eval.json", tmp_path / "eval.png"
+    assert main(["eval", "--checkpoint", str(tiny_ckpt), "--data", str(corpus), "--split", "train",
+                 "--json", str(out_json), "--png", str(out_png), "-q"]) == 0
+    text = capsys.readouterr().out
+    assert "| music | 2 |" in text and "spline SNR dB" in text
+    result = json.loads(out_json.read_text())
+    assert set(result["table"]["music"]) >= {"input", "spline", "model"}
+    assert len(result["clips"]) == 2
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_eval_without_usable_clips_is_a_clear_error(corpus, tiny_ckpt, capsys):
+    assert main(["eval", "--checkpoint", str(tiny_ckpt), "--data", str(corpus), "--split", "test", "-q"]) == 2
+    assert "no test clips" in capsys.readouterr().err
