@@ -73,8 +73,10 @@ class OverlapAdd:
     def latency_ms(self) -> float:
         return 1000.0 * self.latency_samples / self.model.sample_rate_out
 
-    def init_state(self, batch: int = 1) -> OLAState:
-        z = torch.zeros(batch, 1, self.block_size)
+    def init_state(self, batch: int = 1, dtype: torch.dtype = torch.float32,
+                   device: torch.device | str = "cpu") -> OLAState:
+        """Initial state: silence before the first block."""
+        z = torch.zeros(batch, 1, self.block_size, dtype=dtype, device=device)
         return OLAState(z, z.clone())
 
     @torch.no_grad()
@@ -83,7 +85,7 @@ class OverlapAdd:
         if block.shape[-1] != self.block_size:
             raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
         frame = torch.cat([state.previous, block], dim=-1)
-        y = _run_frames(self.model, frame) * self.window.to(block.dtype)
+        y = _run_frames(self.model, frame) * self.window.to(dtype=block.dtype, device=block.device)
         out = state.tail + y[..., : self.block_size]
         return out, OLAState(block, y[..., self.block_size:])
 

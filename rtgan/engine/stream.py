@@ -47,7 +47,7 @@ def stream_signal(stream: Stream, x: torch.Tensor, compensate: bool = True,
     delay = stream.latency_samples if compensate else 0
     total = -(-(t + delay) // n) * n
     padded = torch.nn.functional.pad(x, (0, total - t))
-    state = stream.init_state(x.shape[0])
+    state = stream.init_state(x.shape[0], dtype=x.dtype, device=x.device)
     outs = []
     for start in range(0, total, n):
         y, state = stream.step(padded[..., start:start + n], state)
