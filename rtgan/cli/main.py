@@ -34,8 +34,16 @@ def cmd_models(args) -> int:
 
 def cmd_data_build(args) -> int:
     from ..data.corpus import build_corpus
-    manifest = build_corpus(Path(args.out), size=args.size, sample_rate=args.sample_rate,
-                            debs_dir=Path(args.debs) if args.debs else None, progress=not args.quiet)
+    try:
+        manifest = build_corpus(Path(args.out), size=args.size, sample_rate=args.sample_rate,
+                                debs_dir=Path(args.debs) if args.debs else None, progress=not args.quiet,
+                                with_midi=args.with_midi)
+    except RuntimeError as e:
+        from ..data.midi import MissingToolError
+        if not isinstance(e, MissingToolError):
+            raise
+        print(f"rtgan data build: error: {e}", file=sys.stderr)
+        return 2
     print(f"corpus manifest: {manifest}")
     return 0
 
@@ -154,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--size", choices=("small", "full"), default="small", help="small: a few minutes, for CI")
     b.add_argument("--sample-rate", type=int, default=48000, help="target sample rate in Hz (default 48000)")
     b.add_argument("--debs", help="directory of .deb files (default ~/.cache/rtgan/debs; apt-get download when missing)")
+    b.add_argument("--with-midi", action="store_true",
+                   help="also render music21's corpus with FluidSynth (source music21-fluidsynth; needs "
+                        "apt-get install fluidsynth fluid-soundfont-gm, pip install mido; audio < ~11 kHz, "
+                        "for 22.05 kHz vocoders)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     t = sub.add_parser("train", help="train a model")

@@ -17,6 +17,10 @@ Pipeline (see :func:`build_corpus`):
 4. Write ``manifest.jsonl`` (one JSON object per clip, sorted) and
    ``corpus.json`` (build parameters, statistics, manifest sha256).
 
+The opt-in source ``music21-fluidsynth`` (``with_midi=True``) has no .deb:
+its "files" are (score, GM program) pairs that step 3 first renders with
+FluidSynth into a temporary WAV (see :mod:`rtgan.data.midi`).
+
 Clip rule: a file of ``D`` seconds gives ``floor(D / clip_seconds)`` full clips
 plus one shorter final clip if the remainder is >= 1 s; a file shorter than
 one clip is kept as a single clip if ``D >= 0.5 s`` (short one-shot samples).
@@ -51,7 +55,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import firwin, kaiserord, resample_poly, welch
 
-from .sources import SOURCES, Source, get_source
+from .sources import OPT_IN_SOURCES, SOURCES, Source, get_source
 
 __all__ = [
     "build_corpus",
@@ -390,6 +394,7 @@ class _Task:
     clip_seconds: float
     max_clips: int | None
     reuse_flacs: bool = True  # trust complete FLACs already on disk (same pipeline)
+    render: str = ""          # music21-fluidsynth: JSON render settings; the worker renders the file
 
     @property
     def package_path(self) -> str:
@@ -400,6 +405,8 @@ class _Task:
                                            "rel", "out_stem", "split", "split_key", "sample_rate",
                                            "clip_seconds", "max_clips")}
         d["pipeline"] = _PIPELINE_VERSION
+        if self.render:
+            d["render"] = self.render
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
     def record_path(self) -> Path:
@@ -494,7 +501,13 @@ def _process_file(task: _Task) -> dict:
     rows: list[dict] = []
     max_seconds = None if task.max_clips is None else task.max_clips * task.clip_seconds
     try:
-        mono, sr_in, channels = _load_mono(src_path, max_seconds)
+        if task.render:  # music21-fluidsynth: export MIDI, render with FluidSynth, decode
+            from .midi import render_task_audio
+            mono, sr_in, channels = render_task_audio(
+                src_path, task.sample_rate, max_seconds,
+                cache_dir=out_dir / _CACHE_DIRNAME / task.source)
+        else:
+            mono, sr_in, channels = _load_mono(src_path, max_seconds)
     except Exception as e:  # noqa: BLE001 - malformed files are skipped, never fatal
         warnings.append(f"{task.source}: skipping unreadable file {task.package_path}: "
                         f"{type(e).__name__}: {e}")
@@ -606,10 +619,15 @@ def _small_selection(src: Source, files: list[PurePosixPath], split_of: dict[str
 
 def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versions: Mapping[str, str],
           size: str, sample_rate: int, clip_seconds: float,
-          reuse_flacs: bool = True) -> tuple[list[_Task], dict[str, dict]]:
+          reuse_flacs: bool = True, midi_pieces: Sequence[str] | None = None,
+          midi_info: Mapping[str, str] | None = None) -> tuple[list[_Task], dict[str, dict]]:
     tasks: list[_Task] = []
     info: dict[str, dict] = {}
     for name in names:
+        if name in OPT_IN_SOURCES:
+            _plan_midi(tasks, info, out_dir, name, versions[name], size, sample_rate, clip_seconds,
+                       reuse_flacs, midi_pieces, midi_info or {})
+            continue
         src = get_source(name)
         root = Path(roots[name])
         files = _list_files(src, root)
@@ -643,6 +661,38 @@ def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versio
     return tasks, info
 
 
+def _plan_midi(tasks: list[_Task], info: dict[str, dict], out_dir: Path, name: str, version: str, size: str,
+               sample_rate: int, clip_seconds: float, reuse_flacs: bool,
+               pieces: Sequence[str] | None, extra: Mapping[str, str]) -> None:
+    """Tasks of ``music21-fluidsynth``: one per (piece, GM program); see :mod:`rtgan.data.midi`."""
+    from . import midi
+
+    src = get_source(name, opt_in=True)
+    render = midi.render_settings(sample_rate)
+    items = midi.resolve_pieces(pieces, size)
+    stems: dict[str, int] = {}
+    split_keys: dict[str, set[str]] = {s: set() for s in SPLITS}
+    for root, piece, split in items:
+        for rel in midi.piece_files([piece]):
+            key = src.split_key(rel)
+            split_keys[split].add(key)
+            stem = f"{split}/{name}/{_safe_name(rel)}"
+            if stem in stems:
+                stem = f"{stem}-{hashlib.sha1(f'{root}/{rel}'.encode()).hexdigest()[:8]}"
+            stems[stem] = 1
+            tasks.append(_Task(
+                source=name, package=src.package, version=version, license=src.license_for(rel),
+                domain=src.domain, root=str(root), base=src.base, rel=str(rel), out_stem=stem,
+                split=split, split_key=key, out_dir=str(out_dir), sample_rate=int(sample_rate),
+                clip_seconds=float(clip_seconds),
+                max_clips=SMALL_MAX_CLIPS_PER_FILE if size == "small" else None, reuse_flacs=reuse_flacs,
+                render=render))
+    info[name] = {"package": src.package, "package_version": version, "domain": src.domain,
+                  "license": src.license, "num_files": sum(1 for t in tasks if t.source == name),
+                  "num_pieces": len(items), "render": json.loads(render), **dict(extra),
+                  "split_keys": {s: sorted(v) for s, v in split_keys.items()}}
+
+
 def _prune(out_dir: Path, names: Sequence[str], keep: set[str]) -> int:
     """Delete ``<split>/<source>/**/*.flac`` of the built sources that the manifest does not list."""
     removed = 0
@@ -667,7 +717,8 @@ def _prune(out_dir: Path, names: Sequence[str], keep: set[str]) -> int:
 def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, clip_seconds: float = 10.0,
                  debs_dir: Path | None = None, sources: list[str] | None = None, progress: bool = True,
                  *, roots: Mapping[str, Path] | None = None, cache_dir: Path | None = None,
-                 workers: int = 2, prune: bool = True) -> Path:
+                 workers: int = 2, prune: bool = True, with_midi: bool = False,
+                 midi_pieces: Sequence[str] | None = None) -> Path:
     """Build (or update) the corpus in ``out_dir`` and return the manifest path.
 
     Args:
@@ -695,6 +746,17 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
         workers: worker processes (default 2); ``<= 1`` runs in-process.
         prune: delete FLAC clips of the built sources that are not in the new
             manifest (left over from a build with other settings).
+        with_midi: also build the opt-in ``music21-fluidsynth`` source
+            (music21's corpus rendered with FluidSynth, see
+            :mod:`rtgan.data.midi`; needs Debian's ``fluidsynth`` and
+            ``fluid-soundfont-gm`` and the Python packages ``music21`` and
+            ``mido``). Off by default: default builds are unchanged. Naming
+            that source in ``sources`` without ``with_midi`` raises
+            NotImplementedError.
+        midi_pieces: with ``with_midi``, render these scores instead of the
+            default selection (paths relative to music21's corpus folder, or
+            score/MIDI files anywhere); every given piece is used for both
+            sizes.
 
     Returns:
         Path of ``out_dir/manifest.jsonl``.
@@ -722,15 +784,23 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
         names = list(roots) if roots else list(SOURCES)
     else:
         names = list(dict.fromkeys(sources))
+    midi_names = [n for n in OPT_IN_SOURCES if with_midi]
+    names += [n for n in midi_names if n not in names]
     for n in names:
-        get_source(n)  # validates (KeyError / NotImplementedError)
-    order = {n: i for i, n in enumerate(SOURCES)}
+        get_source(n, opt_in=with_midi)  # validates (KeyError / NotImplementedError)
+    order = {n: i for i, n in enumerate([*SOURCES, *OPT_IN_SOURCES])}
     names.sort(key=lambda n: order[n])
 
     resolved: dict[str, Path] = {}
     versions: dict[str, str] = {}
+    midi_info: dict[str, str] = {}
+    if any(n in OPT_IN_SOURCES for n in names):  # fail before any work if fluidsynth & co. are missing
+        from .midi import check_tools
+        midi_info = check_tools()
     for n in names:
-        if n in roots:
+        if n in OPT_IN_SOURCES:
+            resolved[n], versions[n] = Path(), midi_info["music21_version"]
+        elif n in roots:
             resolved[n], versions[n] = roots[n], _root_version(roots[n])
         else:
             resolved[n], versions[n] = ensure_package_root(get_source(n).package, debs_dir, cache_dir)
@@ -751,7 +821,8 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
         reuse = False
     if not reuse:
         log.info("%s was built with other settings: rewriting its clips", out_dir)
-    tasks, source_info = _plan(out_dir, names, resolved, versions, size, sample_rate, clip_seconds, reuse)
+    tasks, source_info = _plan(out_dir, names, resolved, versions, size, sample_rate, clip_seconds, reuse,
+                               midi_pieces, midi_info)
 
     from tqdm import tqdm
 

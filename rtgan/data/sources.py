@@ -43,8 +43,15 @@ Notes on individual sources (what was found inside the packages):
   data in one split. The split key is the level (one dialogue scene/file),
   which keeps every scene within one split; speakers do overlap across splits.
 
-``music21-fluidsynth`` (MIDI rendered with FluidSynth) is reserved for later
-and not implemented.
+* ``music21-fluidsynth`` - *opt-in* (``build_corpus(..., with_midi=True)``,
+  ``rtgan data build --with-midi``): scores of music21's bundled corpus
+  exported to MIDI and rendered with Debian's ``fluidsynth`` +
+  ``fluid-soundfont-gm``, each piece with 2 General MIDI programs. Not a
+  Debian package source: its "files" are ``<score path>/program-NNN``
+  (relative to music21's corpus folder), and the split key is the score
+  path. Mostly nothing above ~11-12 kHz (harpsichord renders reach ~18 kHz):
+  for the 22.05 kHz vocoders, not for 48 kHz super-resolution targets. See
+  :mod:`rtgan.data.midi`.
 """
 
 from __future__ import annotations
@@ -60,6 +67,7 @@ __all__ = [
     "SOURCES",
     "DEFAULT_SOURCES",
     "OPTIONAL_SOURCES",
+    "OPT_IN_SOURCES",
     "HYDROGEN_KIT_LICENSES",
     "get_source",
 ]
@@ -130,6 +138,10 @@ def _key_prefix_family(rel: PurePosixPath) -> str:
 
 
 _TRAILING_TAKE = re.compile(r"[\s_\-!.]*\d*[\s_\-!.]*$")
+
+
+def _key_parent(rel: PurePosixPath) -> str:
+    return str(rel.parent) if len(rel.parts) > 1 else rel.stem
 
 
 def _key_category_family(rel: PurePosixPath) -> str:
@@ -255,21 +267,46 @@ SOURCES: dict[str, Source] = {s.name: s for s in _ALL}
 #: Sources built when ``build_corpus(..., sources=None)``.
 DEFAULT_SOURCES: tuple[str, ...] = tuple(SOURCES)
 
-#: Planned sources that are not implemented yet (name -> reason).
+#: Sources built only on request (never by default), by name, in build order
+#: after :data:`SOURCES`. ``base`` is empty: the worker renders each "file".
+OPT_IN_SOURCES: dict[str, Source] = {
+    "music21-fluidsynth": Source(
+        name="music21-fluidsynth",
+        package="music21",
+        base="",
+        patterns=("*/program-*",),
+        license="music21 corpus (see music21 docs); rendered with FluidR3_GM (MIT)",
+        domain="music",
+        split_key_fn=_key_parent,
+        description="music21 corpus scores rendered with FluidSynth (2 GM programs each); "
+                    "split key = score; mostly < ~12 kHz (vocoders only)",
+    ),
+}
+
+#: Sources that :func:`get_source` refuses unless asked for (name -> how to ask).
 OPTIONAL_SOURCES: dict[str, str] = {
-    "music21-fluidsynth": "MIDI rendering with FluidSynth is planned but not implemented yet",
+    "music21-fluidsynth": "opt-in source (MIDI rendered with FluidSynth, needs Debian packages "
+                          "fluidsynth and fluid-soundfont-gm): pass with_midi=True to build_corpus "
+                          "(CLI: rtgan data build --with-midi)",
 }
 
 
-def get_source(name: str) -> Source:
+def get_source(name: str, opt_in: bool = False) -> Source:
     """Return the :class:`Source` called ``name``.
 
+    Args:
+        name: source name.
+        opt_in: also return sources of :data:`OPT_IN_SOURCES` (else they raise).
+
     Raises:
-        NotImplementedError: for a planned source that is not implemented.
+        NotImplementedError: for an opt-in source without ``opt_in`` (the
+            message says how to ask for it).
         KeyError: for an unknown name (the message lists the known ones).
     """
     if name in SOURCES:
         return SOURCES[name]
+    if opt_in and name in OPT_IN_SOURCES:
+        return OPT_IN_SOURCES[name]
     if name in OPTIONAL_SOURCES:
         raise NotImplementedError(f"source {name!r}: {OPTIONAL_SOURCES[name]}")
-    raise KeyError(f"unknown corpus source {name!r}; known: {', '.join(SOURCES)}")
+    raise KeyError(f"unknown corpus source {name!r}; known: {', '.join([*SOURCES, *OPT_IN_SOURCES])}")
