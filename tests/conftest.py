@@ -16,7 +16,7 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from helpers import EXAMPLES  # noqa: E402
 CLIPS = {"music_wesnoth_nunc_dimittis.flac": ("train", "music"), "drums_BJA_Pacific.flac": ("train", "music"),
          "speech_klettres_en_car-dog.flac": ("val", "speech")}
 

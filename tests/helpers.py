@@ -1,7 +1,11 @@
 """Shared test helpers."""
+from pathlib import Path
+
 import torch
 
 from rtgan.models import registry
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def random_model(name: str, preset: str = "tiny", seed: int = 0):

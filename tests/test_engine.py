@@ -126,3 +126,17 @@ def test_block_size_must_be_positive():
         OverlapSave(m, 0)
     with pytest.raises(ValueError):
         OverlapSave(m, 64).step(torch.zeros(1, 1, 63), OverlapSave(m, 64).init_state())
+
+
+@pytest.mark.parametrize("block", [1, 65, 256])
+def test_torchscript_runtime_streams_like_eager(block):
+    m = random_model("sr-hifigan", "live")
+    x = 0.3 * torch.randn(1, 1, 3000)
+    ref = whole_file(m, x, pad=4096)
+    y = stream_signal(OverlapSave(m, block, runtime="torchscript"), x)
+    assert (y - ref).abs().max() <= 1e-4
+
+
+def test_unknown_runtime_is_refused():
+    with pytest.raises(ValueError, match="runtime"):
+        OverlapSave(random_model("sr-hifigan", "tiny"), 64, runtime="tensorrt-please")

@@ -120,7 +120,7 @@ def cmd_render(args) -> int:
     from ..engine.render import render_file
     model = _load(args)
     rep = render_file(model, args.input, args.output, block_size=args.block_size, mode=args.mode,
-                      progress=not args.quiet)
+                      progress=not args.quiet, runtime=args.runtime)
     print(f"wrote {args.output}: {rep.channels} ch, {rep.seconds:.2f} s, {rep.input_sample_rate} Hz -> "
           f"{rep.output_sample_rate} Hz, latency {rep.latency_samples} samples compensated"
           + (f", {rep.clipped_samples} samples limited to +-1" if rep.clipped_samples else ""))
@@ -132,12 +132,13 @@ def cmd_bench(args) -> int:
     from ..engine.bench import bench_stream
     model = _load(args)
     threads = [args.threads] if args.threads else [1, 2]
-    rows = [bench_stream(model, args.block_size, t, mode=args.mode, seconds=args.seconds) for t in threads]
+    rows = [bench_stream(model, args.block_size, t, mode=args.mode, seconds=args.seconds, runtime=args.runtime)
+            for t in threads]
     if args.json:
         print(json.dumps(rows[0].to_dict() if len(rows) == 1 else [r.to_dict() for r in rows], indent=2))
         return 0
     r0 = rows[0]
-    print(f"model {r0.model}  mode {r0.mode}  block {r0.block_size} samples @ {r0.sample_rate} Hz  "
+    print(f"model {r0.model}  mode {r0.mode}  runtime {r0.runtime}  block {r0.block_size} samples @ {r0.sample_rate} Hz  "
           f"(torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU'})")
     print(f"algorithmic latency: {r0.latency_samples} samples = {r0.latency_ms:.2f} ms "
           f"(block {r0.block_size} + engine {r0.engine_latency_samples})")
@@ -149,6 +150,7 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..engine.runtime import RUNTIMES
     from ..engine.stream import MODES
     p = argparse.ArgumentParser(prog="rtgan", description="Real-time neural audio processing with GAN generators.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -195,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--block-size", type=int, default=block_default,
                        help=f"samples per block at the model rate (default {block_default})")
         q.add_argument("--mode", choices=MODES, default="overlap-save", help="streaming mode")
+        q.add_argument("--runtime", choices=RUNTIMES, default="torchscript",
+                       help="how the model runs: frozen TorchScript (default) or eager PyTorch")
 
     e = sub.add_parser("eval", help="SNR/LSD on a corpus split against band-limited and spline baselines")
     e.add_argument("--model", default="sr-hifigan", help="registered model name")

@@ -31,6 +31,7 @@ class BenchResult:
 
     model: str
     mode: str
+    runtime: str
     block_size: int
     threads: int
     sample_rate: int
@@ -50,7 +51,7 @@ class BenchResult:
 
 @torch.no_grad()
 def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode: str = "overlap-save",
-                 seconds: float = 5.0, warmup: int = 20, seed: int = 0) -> BenchResult:
+                 seconds: float = 5.0, warmup: int = 20, seed: int = 0, runtime: str = "torchscript") -> BenchResult:
     """Time ``model`` streamed in ``block_size`` blocks on noise at ``threads`` threads.
 
     Each block is timed with ``time.perf_counter`` after ``warmup`` untimed blocks; the
@@ -62,7 +63,7 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
     try:
         model = model.eval()
         sr = model.sample_rate_in
-        stream = make_stream(model, block_size, mode)
+        stream = make_stream(model, block_size, mode, runtime=runtime)
         n_blocks = max(1, int(seconds * sr) // block_size)
         g = torch.Generator().manual_seed(seed)
         x = 0.1 * torch.randn(1, 1, (n_blocks + warmup) * block_size, generator=g)
@@ -85,7 +86,8 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
         block_s = block_size / sr
         latency = block_size + stream.latency_samples
         return BenchResult(
-            model=getattr(model, "name", type(model).__name__), mode=mode, block_size=block_size, threads=threads,
+            model=getattr(model, "name", type(model).__name__), mode=mode,
+            runtime=getattr(stream, "runtime", "eager"), block_size=block_size, threads=threads,
             sample_rate=sr, latency_samples=latency, latency_ms=1000.0 * latency / model.sample_rate_out,
             engine_latency_samples=stream.latency_samples,
             block_ms_median=float(np.median(times_ms)), block_ms_p99=float(np.percentile(times_ms, 99)),

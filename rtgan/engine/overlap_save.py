@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.base import Generator
+from .runtime import compile_forward
 
 
 def _ceil_to(n: int, s: int) -> int:
@@ -71,13 +72,14 @@ class OverlapSave:
     Args:
         model: any registered generator (eval mode is set here).
         block_size: samples per block ``N`` (any positive integer).
+        runtime: ``"eager"`` or ``"torchscript"`` (see :func:`rtgan.engine.runtime.compile_forward`).
 
     Attributes:
         left, right: aligned context and lookahead in samples (see :func:`context`).
         latency_samples: output delay in samples (lookahead + stride alignment).
     """
 
-    def __init__(self, model: Generator, block_size: int) -> None:
+    def __init__(self, model: Generator, block_size: int, runtime: str = "eager") -> None:
         if block_size < 1:
             raise ValueError(f"block size must be >= 1, got {block_size}")
         self.model = model.eval()
@@ -85,6 +87,8 @@ class OverlapSave:
         self.stride = model.total_stride
         self.left, self.right = context(model)
         self.latency_samples = self.right + self.stride - math.gcd(block_size, self.stride)
+        self.runtime = runtime
+        self._forward = compile_forward(self.model, runtime, self.samples_per_call)
         self.state: OverlapSaveState | None = None
 
     @property
@@ -123,7 +127,7 @@ class OverlapSave:
         pending = state.pending
         n = (history.shape[-1] - self.left - self.right) // self.stride * self.stride
         if n > 0:
-            y = self.model(history[..., : self.left + n + self.right])
+            y = self._forward(history[..., : self.left + n + self.right])
             pending = torch.cat([pending, y[..., self.left: self.left + n]], dim=-1)
             history = history[..., n:]
         out = pending[..., : self.block_size]

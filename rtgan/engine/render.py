@@ -36,7 +36,7 @@ class RenderReport:
 
 
 def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: int = 4096,
-                mode: str = "overlap-save", progress: bool = True) -> RenderReport:
+                mode: str = "overlap-save", progress: bool = True, runtime: str = "torchscript") -> RenderReport:
     """Process an audio file with ``model`` block by block and write the result.
 
     Reads anything soundfile reads, resamples it to the model's input rate with
@@ -57,7 +57,7 @@ def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: 
         log.info("resampling %s from %d Hz to %d Hz", src, sr, model.sample_rate_in)
         audio = resample(audio, sr, model.sample_rate_in).astype(np.float32)
     x = torch.from_numpy(np.ascontiguousarray(audio))[:, None, :]
-    stream = make_stream(model, block_size, mode)
+    stream = make_stream(model, block_size, mode, runtime=runtime)
     bar = None
     if progress:
         from tqdm import tqdm

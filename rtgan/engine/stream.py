@@ -13,14 +13,16 @@ Stream = Union[OverlapSave, OverlapAdd]
 MODES = ("overlap-save", "ola")
 
 
-def make_stream(model: Generator, block_size: int, mode: str = "overlap-save") -> Stream:
+def make_stream(model: Generator, block_size: int, mode: str = "overlap-save", runtime: str = "eager") -> Stream:
     """A block stream for ``model``: ``"overlap-save"`` (exact) or ``"ola"`` (50 % Hann overlap-add).
+
+    ``runtime`` (overlap-save only): ``"eager"`` or ``"torchscript"``.
 
     Raises:
         ValueError: unknown mode or a block size < 1.
     """
     if mode == "overlap-save":
-        return OverlapSave(model, block_size)
+        return OverlapSave(model, block_size, runtime=runtime)
     if mode == "ola":
         return OverlapAdd(model, block_size)
     raise ValueError(f"unknown streaming mode {mode!r}; expected one of {MODES}")
