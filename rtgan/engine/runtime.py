@@ -39,6 +39,7 @@ def compile_forward(model: Generator, runtime: str, example_samples: int) -> Cal
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # optimize_for_inference is deprecated, still works
             traced = torch.jit.trace(model.eval(), example, check_trace=False)
             return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
     except Exception as e:  # noqa: BLE001 - any tracing failure means: run eagerly
