@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .fileio import atomic_write, atomic_write_text
 
 FORMAT_VERSION = 1
 GENERATOR_PREFIX = "generator."
@@ -36,19 +36,6 @@ def metadata_path(weights: Path) -> Path:
     return Path(weights).with_suffix(".json")
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> Path:
     """Write ``tensors`` to ``path`` (.safetensors) and ``metadata`` to the .json beside it.
 
@@ -59,8 +46,8 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"format_version": FORMAT_VERSION, **metadata}
     text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
-    _atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp))
-    _atomic_write_bytes(metadata_path(path), lambda tmp: Path(tmp).write_text(text + "\n"))
+    atomic_write(path, lambda tmp: save_file(tensors, tmp))
+    atomic_write_text(metadata_path(path), text + "\n")
     return path
 
 

@@ -26,6 +26,7 @@ import torch
 from .audio.degrade import DegradationConfig, decimate, degrade, spline_upsample
 from .data.dataset import load_manifest
 from .engine.overlap_save import offline
+from .fileio import atomic_write_text
 from .metrics import lsd, snr
 from .models.base import Generator
 
@@ -120,11 +121,4 @@ def format_table(result: EvalResult) -> str:
 
 def write_json(result: EvalResult, path: Path, extra: dict | None = None) -> None:
     """Write the table and per-clip rows as JSON (atomically)."""
-    import os
-    import tempfile
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump({**(extra or {}), **result.to_dict()}, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({**(extra or {}), **result.to_dict()}, indent=2))

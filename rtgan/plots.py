@@ -1,12 +1,12 @@
 """Spectrogram pictures (matplotlib, from the ``train``/``dev`` extras)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy import signal
+
+from .fileio import atomic_write
 
 
 def spectrogram_png(path: str | Path, signals: dict[str, np.ndarray], sample_rate: int, title: str = "",
@@ -37,10 +37,8 @@ def spectrogram_png(path: str | Path, signals: dict[str, np.ndarray], sample_rat
     fig.colorbar(im, ax=list(axes), label="power (dB)")
     if title:
         fig.suptitle(title)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    finally:
+        plt.close(fig)
     return path

@@ -108,10 +108,11 @@ def cmd_eval(args, argv) -> int:
             logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
     if args.update_metadata:
         from ..checkpoint import metadata_path
+        from ..fileio import atomic_write_text
         meta_file = metadata_path(Path(args.checkpoint))
         meta = json.loads(meta_file.read_text())
         meta.setdefault("metrics", {})[args.split] = {**result.table, "command": _command_line(argv)}
-        meta_file.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        atomic_write_text(meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         print(f"updated {meta_file}")
     return 0
 

@@ -60,7 +60,9 @@ with a logged warning; a missing ``fluidsynth``, soundfont, ``mido`` or
 
 from __future__ import annotations
 
+
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -194,22 +196,21 @@ def find_fluidsynth(soundfont: Path | str | None = None) -> tuple[str, Path]:
     return exe, sf2
 
 
-def _mido():
+def _require(module: str):
+    """Import ``module`` (``mido`` or ``music21``) or raise :class:`MissingToolError` saying how to get it."""
     try:
-        import mido
+        return importlib.import_module(module)
     except ImportError as e:
-        raise MissingToolError(f"the {SOURCE_NAME} corpus source needs the Python package mido "
-                               f"(pip install mido)") from e
-    return mido
+        raise MissingToolError(f"the {SOURCE_NAME} corpus source needs the Python package {module} "
+                               f"(pip install {module})") from e
+
+
+def _mido():
+    return _require("mido")
 
 
 def _music21():
-    try:
-        import music21
-    except ImportError as e:
-        raise MissingToolError(f"the {SOURCE_NAME} corpus source needs the Python package music21 "
-                               f"(pip install music21)") from e
-    return music21
+    return _require("music21")
 
 
 def music21_version() -> str:

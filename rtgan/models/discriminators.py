@@ -46,6 +46,21 @@ def _check_channels(channels: Sequence[int], name: str) -> tuple[int, ...]:
     return channels
 
 
+def _conv_stack(x: Tensor, convs: nn.ModuleList, conv_post: nn.Module, leaky: float) -> tuple[Tensor, list[Tensor]]:
+    """Run a sub-discriminator's convs (each followed by leaky ReLU) and its output conv.
+
+    Returns the flattened logits ``(batch, n)`` and every layer's output (the feature maps
+    of HiFi-GAN's feature-matching loss), the output conv's included.
+    """
+    feats: list[Tensor] = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), leaky)
+        feats.append(x)
+    x = conv_post(x)
+    feats.append(x)
+    return torch.flatten(x, 1, -1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """One MPD sub-discriminator (Kong et al. 2020 Sec. 2.2; Coldenhoff & Ren
     2021 Sec. III-A).
@@ -116,13 +131,7 @@ class PeriodDiscriminator(nn.Module):
             y = F.pad(y, (0, n_pad), mode="reflect" if n_pad < t else "constant")
             t = t + n_pad
         x = y.view(batch, ch, t // self.period, self.period)
-        feats: list[Tensor] = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.leaky)
-            feats.append(x)
-        x = self.conv_post(x)
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        return _conv_stack(x, self.convs, self.conv_post, self.leaky)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -236,14 +245,7 @@ class ScaleDiscriminator(nn.Module):
     def forward(self, y: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Score ``y`` ``(batch, 1, T)``; returns ``(logits (batch, n), feature maps)``."""
         _check_waveform(y, type(self).__name__)
-        x = y
-        feats: list[Tensor] = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), self.leaky)
-            feats.append(x)
-        x = self.conv_post(x)
-        feats.append(x)
-        return torch.flatten(x, 1, -1), feats
+        return _conv_stack(y, self.convs, self.conv_post, self.leaky)
 
 
 class MultiScaleDiscriminator(nn.Module):
