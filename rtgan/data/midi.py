@@ -60,7 +60,6 @@ with a logged warning; a missing ``fluidsynth``, soundfont, ``mido`` or
 
 from __future__ import annotations
 
-
 import hashlib
 import importlib
 import json
