@@ -10,6 +10,7 @@ import logging
 import warnings
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ..models.base import Generator
@@ -45,3 +46,95 @@ def compile_forward(model: Generator, runtime: str, example_samples: int) -> Cal
     except Exception as e:  # noqa: BLE001 - any tracing failure means: run eagerly
         log.warning("TorchScript tracing of %s failed (%s); running eagerly", getattr(model, "name", model), e)
         return model
+
+
+# ---------------------------------------------------------------------------- stateful step
+STEP_RUNTIMES = ("onnxruntime", "torchscript", "eager")
+
+
+def default_step_runtime() -> str:
+    """``"onnxruntime"`` when it is installed (least per-op overhead), else ``"torchscript"``."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torchscript"
+    return "onnxruntime"
+
+
+class StepRunner:
+    """Runs a generator's stateful :meth:`~rtgan.models.base.Generator.step` in one runtime.
+
+    Audio crosses the boundary as float32 numpy arrays ``(batch, channels, samples)``; the
+    state stays in the runtime's own type (torch tensors or numpy arrays) and is passed in
+    and returned explicitly, never kept here.
+
+    Args:
+        model: generator (eval mode is set here), on the CPU.
+        runtime: ``"onnxruntime"`` (the step exported by :func:`rtgan.export.export_step_onnx`),
+            ``"torchscript"`` (traced, frozen), or ``"eager"``.
+        threads: intra-op threads of the ONNX Runtime session (default: torch's setting);
+            the torch runtimes follow ``torch.set_num_threads``.
+
+    Raises:
+        ValueError: unknown runtime.
+        ImportError: ``onnxruntime`` asked for but not installed (``pip install rtgan[live]``).
+    """
+
+    def __init__(self, model: Generator, runtime: str = "onnxruntime", threads: int | None = None) -> None:
+        if runtime not in STEP_RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r}; expected one of {STEP_RUNTIMES}")
+        self.model = model.eval()
+        self.runtime = runtime
+        self.granule = model.stream_granule
+        self._traced: dict[int, Callable] = {}
+        if runtime == "onnxruntime":
+            import onnxruntime as ort
+
+            from ..export.onnx import export_step_onnx, step_io_names
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads or torch.get_num_threads()
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.log_severity_level = 3
+            self._session = ort.InferenceSession(export_step_onnx(self.model), opts, providers=["CPUExecutionProvider"])
+            self._inputs, _ = step_io_names(self.model)
+
+    def init_state(self, batch: int = 1):
+        """The model's initial state for ``batch`` streams, in this runtime's type."""
+        state = self.model.init_state(batch, dtype=torch.float32, device="cpu")
+        if self.runtime == "onnxruntime":
+            return [t.numpy() for t in state]
+        return state
+
+    def _torchscript(self, x: torch.Tensor, state) -> Callable:
+        # one traced graph per (batch, samples): tracing records the reshapes of the
+        # superpixel layers with the sizes of the example
+        key = (x.shape[0], x.shape[-1])
+        fn = self._traced.get(key)
+        if fn is None:
+            from ..export.onnx import StepModule
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                traced = torch.jit.trace(StepModule(self.model).eval(), (x, *state), check_trace=False)
+                fn = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            self._traced[key] = fn
+        return fn
+
+    @torch.no_grad()
+    def __call__(self, x: np.ndarray, state):
+        """Process ``x`` of shape ``(batch, channels, n)``, ``n`` a multiple of the granule.
+
+        Returns:
+            ``(y, new_state)`` with ``y`` a float32 array of the same shape as ``x``.
+        """
+        if self.runtime == "onnxruntime":
+            out = self._session.run(None, dict(zip(self._inputs, [x, *state])))
+            return out[0], out[1:]
+        xt = torch.from_numpy(x)
+        if self.runtime == "eager":
+            y, new = self.model.step(xt, state)
+            return y.numpy(), new
+        out = self._torchscript(xt, state)(xt, *state)
+        return out[0].numpy(), tuple(out[1:])

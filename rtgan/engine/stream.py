@@ -8,20 +8,30 @@ import torch
 from ..models.base import Generator
 from .ola import OverlapAdd
 from .overlap_save import OverlapSave
+from .stateful import StatefulStream
 
-Stream = Union[OverlapSave, OverlapAdd]
-MODES = ("overlap-save", "ola")
+Stream = Union[StatefulStream, OverlapSave, OverlapAdd]
+MODES = ("stateful", "overlap-save", "ola")
 
 
-def make_stream(model: Generator, block_size: int, mode: str = "overlap-save", runtime: str = "eager") -> Stream:
-    """A block stream for ``model``: ``"overlap-save"`` (exact) or ``"ola"`` (50 % Hann overlap-add).
+def make_stream(model: Generator, block_size: int, mode: str = "stateful", runtime: str | None = None,
+                threads: int | None = None) -> Stream:
+    """A block stream for ``model``.
 
-    ``runtime`` (overlap-save only): ``"eager"`` or ``"torchscript"``.
+    Modes: ``"stateful"`` (cached-conv step, exact, cheapest), ``"overlap-save"`` (exact,
+    recomputes the receptive field every block) or ``"ola"`` (50 % Hann overlap-add).
+
+    ``runtime``: stateful: ``"onnxruntime"`` (default when installed), ``"torchscript"``,
+    ``"eager"``; overlap-save: ``"torchscript"`` (default) or ``"eager"``; ignored by ola.
+    ``threads``: ONNX Runtime intra-op threads.
 
     Raises:
-        ValueError: unknown mode or a block size < 1.
+        ValueError: unknown mode or runtime, or a block size < 1.
     """
+    if mode == "stateful":
+        return StatefulStream(model, block_size, runtime=runtime, threads=threads)
     if mode == "overlap-save":
+        runtime = runtime or "torchscript"
         return OverlapSave(model, block_size, runtime=runtime)
     if mode == "ola":
         return OverlapAdd(model, block_size)

@@ -1,21 +1,32 @@
 """The contract every rtgan generator shares."""
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 import torch
 from torch import nn
 
+from .layers.cached import StateCursor
 from .layers.reach import Reach
+
+#: A streaming state: plain tensors, each ``(batch, channels, frames)``, in a fixed order.
+State = tuple[torch.Tensor, ...]
 
 
 class Generator(nn.Module):
     """Base class of fully convolutional generators.
 
     Subclasses set ``self.config`` (a frozen dataclass) and implement :meth:`forward` on
-    ``(batch, channels, samples)`` with ``samples`` a multiple of :attr:`total_stride`, and
-    :meth:`reach`, the composition of their layers' :class:`Reach` maps. Everything below is
-    derived from that: nothing about timing is typed by hand.
+    ``(batch, channels, samples)`` with ``samples`` a multiple of :attr:`total_stride`,
+    :meth:`reach`, the composition of their layers' :class:`Reach` maps, and
+    :meth:`stream_forward`, the same graph run through the cached layers of
+    :mod:`rtgan.models.layers.cached`. Everything below is derived from those: nothing about
+    timing is typed by hand.
+
+    Streaming contract: ``state = init_state(batch)``, then ``out, state = step(block, state)``
+    for consecutive blocks whose lengths are multiples of :attr:`stream_granule`; the
+    concatenated outputs equal offline inference delayed by :attr:`latency_samples`.
     """
 
     config: Any
@@ -61,6 +72,77 @@ class Generator(nn.Module):
         """Input samples that can influence one output sample: ``left + 1 + lookahead``."""
         r = self.reach()
         return r.left + 1 + r.right
+
+    # ------------------------------------------------------------------ streaming
+    def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:  # pragma: no cover
+        """One streaming step through the cached layers: ``(output block, its delay in samples)``."""
+        raise NotImplementedError
+
+    @property
+    def stream_granule(self) -> int:
+        """Block lengths :meth:`step` accepts are multiples of this (input samples)."""
+        return self.total_stride
+
+    @cached_property
+    def _stream_layout(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        # one step on a zero granule in init mode: output delay and (channels, frames) per state
+        p = next(self.parameters())
+        x = torch.zeros(1, self.channels, self.stream_granule, dtype=p.dtype, device=p.device)
+        cur = StateCursor(None, 1, x)
+        with torch.no_grad():
+            _, delay = self.stream_forward(x, cur)
+        return delay, tuple((t.shape[1], t.shape[2]) for t in cur.finish())
+
+    @property
+    def latency_samples(self) -> int:
+        """Delay of the streamed output behind offline inference, in output samples.
+
+        The sum of the lookahead its layers take in streaming (a causal conv is late by its
+        right padding) and the phase alignment its superpixel layers need; computed by
+        running one step. ``latency_samples + stream_granule - 1 >= lookahead``: the rest of
+        the lookahead lies inside the granule a block already holds.
+        """
+        return self._stream_layout[0]
+
+    def state_shapes(self, batch: int = 1) -> list[tuple[int, int, int]]:
+        """Shapes ``(batch, channels, frames)`` of the state tensors, in order."""
+        return [(batch, c, n) for c, n in self._stream_layout[1]]
+
+    @torch.no_grad()
+    def init_state(self, batch: int = 1, dtype: torch.dtype | None = None,
+                   device: torch.device | str | None = None) -> State:
+        """The state of a stream that has seen silence forever, for ``batch`` streams.
+
+        Zero caches, then one step over ``left_context + latency_samples`` zeros (rounded up
+        to the granule), so that caches of layers whose output is not zero for silent input
+        (biases) hold their steady values; offline inference zero-pads its input the same way.
+        """
+        p = next(self.parameters())
+        dtype = dtype or p.dtype
+        device = device if device is not None else p.device
+        state = tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in self.state_shapes(batch))
+        g = self.stream_granule
+        prime = -(-(self.left_context + self.latency_samples) // g) * g
+        _, state = self.step(torch.zeros(batch, self.channels, prime, dtype=dtype, device=device), state)
+        return state
+
+    def step(self, block: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """Process one block of a stream.
+
+        Args:
+            block: ``(batch, channels, n)`` with ``n`` a multiple of :attr:`stream_granule`.
+            state: from :meth:`init_state` or the previous step (never modified).
+
+        Returns:
+            ``(batch, channels, n)`` output, late by :attr:`latency_samples`, and the new state.
+
+        Raises:
+            ValueError: bad block shape (see :meth:`check_input`) or a state of the wrong layout.
+        """
+        self.check_input(block)
+        cur = StateCursor(state, block.shape[0], block)
+        y, _ = self.stream_forward(block, cur)
+        return y, cur.finish()
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

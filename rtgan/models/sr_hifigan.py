@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from .base import Generator
-from .layers import Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach
+from .layers import (Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
+                     align_phase, cached_conv, delay_line)
 from .registry import register
 
 
@@ -153,6 +154,29 @@ class SRHiFiGANGenerator(Generator):
         for block, skip in zip(self.up, reversed(skips)):
             h = self.shuffle(self.act(block(torch.cat([h, skip], dim=1))))
         return x + torch.tanh(self.out(h))
+
+    def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
+        """:meth:`forward` on one block with explicit caches (see :mod:`.layers.cached`).
+
+        Delays are tracked in frames of each level; before each superpixel the delay is
+        aligned to an even number of frames, skips wait for the up path, and the additive
+        input skip waits for the output conv. Returns the output block and its delay in samples.
+        """
+        skips = []
+        h, d = x, 0
+        for block in self.down:
+            h, d = block.stream(h, d, cur)
+            h, d = align_phase(self.act(h), d, self.unshuffle.factor, cur)
+            h, d = self.unshuffle(h), d // self.unshuffle.factor
+            skips.append((h, d))
+        h, d = self.bottleneck.stream(h, d, cur)
+        h = self.act(h)
+        for block, skip in zip(self.up, reversed(skips)):
+            (h, s), d = align([(h, d), skip], cur)
+            h, d = block.stream(torch.cat([h, s], dim=1), d, cur)
+            h, d = self.shuffle(self.act(h)), d * self.shuffle.factor
+        h, d = cached_conv(self.out, h, d, cur)
+        return delay_line(x, d, cur) + torch.tanh(h), d
 
     def reach(self) -> Reach:
         r = Reach()

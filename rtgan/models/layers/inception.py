@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .cached import StateCursor, align, cached_conv
 from .conv import PaddedConv1d
 from .reach import Reach
 
@@ -65,6 +66,14 @@ class Inception1d(nn.Module):
         z = self.act(self.reduce(x))
         parts = torch.split(z, self.temp_channels, dim=1)
         return torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
+
+    def stream(self, x: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
+        """Streaming form of :meth:`forward` (see :mod:`.cached`): each branch conv keeps its
+        own cache; branches are delayed to the slowest one before the concatenation."""
+        z = self.act(self.reduce(x))
+        parts = torch.split(z, self.temp_channels, dim=1)
+        outs, delay = align([cached_conv(branch, p, delay, cur) for branch, p in zip(self.branches, parts)], cur)
+        return torch.cat(outs, dim=1), delay
 
     def reach(self, r: Reach) -> Reach:
         """Bounds after the block: the widest branch decides (1x1 convs read one frame)."""

@@ -1,0 +1,133 @@
+"""Stateful streaming: the generator's cached-conv step behind a FIFO block adapter.
+
+Each block costs about what the same samples cost offline (no receptive field is
+recomputed), and the output is late only by what the model's layers need:
+
+* ``model.latency_samples``: lookahead of non-causal layers and superpixel phase alignment
+  (0 for the causal ``live`` presets);
+* ``fifo_latency_samples = g - gcd(N, g)``: a device block of ``N`` samples is cut into
+  chunks that are whole multiples of the model's granule ``g`` (its total stride); the
+  remainder waits for the next block, and the output FIFO starts with that many zeros so a
+  full block can always be emitted. Less than one granule, 0 when ``g`` divides ``N``.
+
+Streamed output equals :func:`rtgan.engine.offline` delayed by
+``latency_samples = model.latency_samples + fifo_latency_samples``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..models.base import Generator
+from .runtime import StepRunner, default_step_runtime
+
+
+@dataclass
+class StatefulState:
+    """Explicit state of :class:`StatefulStream`.
+
+    Attributes:
+        model: the generator's step state, in the runner's type.
+        waiting: ``(batch, channels, r)`` input samples short of a whole granule, ``r < g``.
+        pending: ``(batch, channels, p)`` output computed but not yet emitted.
+    """
+
+    model: Any
+    waiting: np.ndarray
+    pending: np.ndarray
+
+
+class StatefulStream:
+    """Stream a generator block by block through its stateful step.
+
+    Args:
+        model: any registered generator.
+        block_size: device block size ``N`` in samples (any positive integer).
+        runtime: ``"onnxruntime"``, ``"torchscript"`` or ``"eager"`` (default: ONNX Runtime
+            when installed, see :class:`rtgan.engine.runtime.StepRunner`).
+        threads: intra-op threads for ONNX Runtime.
+
+    Attributes:
+        latency_samples: output delay behind offline inference, samples (model + FIFO).
+        fifo_latency_samples: the FIFO adapter's share, ``g - gcd(N, g)`` (< one granule).
+        model_latency_samples: the model's share (lookahead + phase alignment).
+
+    Raises:
+        ValueError: block size < 1 or unknown runtime.
+    """
+
+    def __init__(self, model: Generator, block_size: int, runtime: str | None = None,
+                 threads: int | None = None) -> None:
+        if block_size < 1:
+            raise ValueError(f"block size must be >= 1, got {block_size}")
+        self.model = model.eval()
+        self.block_size = block_size
+        self.granule = model.stream_granule
+        self.runtime = runtime or default_step_runtime()
+        self.runner = StepRunner(self.model, self.runtime, threads=threads)
+        self.fifo_latency_samples = self.granule - math.gcd(block_size, self.granule)
+        self.model_latency_samples = model.latency_samples
+        self.latency_samples = self.model_latency_samples + self.fifo_latency_samples
+        self.state: StatefulState | None = None
+
+    @property
+    def latency_ms(self) -> float:
+        """Output delay in milliseconds at the model's output rate."""
+        return 1000.0 * self.latency_samples / self.model.sample_rate_out
+
+    def chunk_sizes(self) -> list[int]:
+        """The step lengths this stream will ever run (for warm-up before real time)."""
+        g, n = self.granule, self.block_size
+        sizes = {((k * n) % g + n) // g * g for k in range(g)}
+        return sorted(s for s in sizes if s > 0)
+
+    def init_state(self, batch: int = 1, dtype: torch.dtype = torch.float32,
+                   device: torch.device | str = "cpu") -> StatefulState:
+        """Initial state: the model's silent state, an empty input FIFO, ``fifo_latency`` zeros of output."""
+        c = self.model.channels
+        return StatefulState(self.runner.init_state(batch), np.zeros((batch, c, 0), np.float32),
+                             np.zeros((batch, c, self.fifo_latency_samples), np.float32))
+
+    def step_numpy(self, block: np.ndarray, state: StatefulState) -> tuple[np.ndarray, StatefulState]:
+        """:meth:`step` on a float32 array ``(batch, channels, block_size)``."""
+        if block.shape[-1] != self.block_size:
+            raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
+        x = np.concatenate([state.waiting, block.astype(np.float32, copy=False)], axis=-1)
+        n = x.shape[-1] // self.granule * self.granule
+        model_state, pending = state.model, state.pending
+        if n:
+            y, model_state = self.runner(np.ascontiguousarray(x[..., :n]), model_state)
+            pending = np.concatenate([pending, y], axis=-1)
+        out = pending[..., : self.block_size]
+        return out, StatefulState(model_state, x[..., n:], pending[..., self.block_size:])
+
+    def step(self, block: torch.Tensor, state: StatefulState) -> tuple[torch.Tensor, StatefulState]:
+        """Process one block.
+
+        Args:
+            block: ``(batch, channels, block_size)`` input.
+            state: from :meth:`init_state` or the previous step.
+
+        Returns:
+            ``(batch, channels, block_size)`` output delayed by :attr:`latency_samples`, new state.
+
+        Raises:
+            ValueError: on a block of the wrong size.
+        """
+        out, state = self.step_numpy(block.detach().cpu().numpy(), state)
+        return torch.from_numpy(np.ascontiguousarray(out)).to(block.dtype), state
+
+    def reset(self, batch: int = 1) -> None:
+        """Restore the initial state (silence before the first block)."""
+        self.state = self.init_state(batch)
+
+    def process(self, block: torch.Tensor) -> torch.Tensor:
+        """Stateful convenience around :meth:`step` keeping the state on the object."""
+        if self.state is None or self.state.waiting.shape[0] != block.shape[0]:
+            self.reset(block.shape[0])
+        out, self.state = self.step(block, self.state)
+        return out

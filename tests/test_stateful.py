@@ -1,0 +1,166 @@
+"""Stateful streaming: every registered model streams exactly like offline inference."""
+import dataclasses
+import importlib.util
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rtgan.engine import StatefulStream, make_stream, stream_signal
+from rtgan.models import registry
+from rtgan.models.layers import StateCursor
+
+from helpers import random_model
+
+BLOCK_SIZES = [1, 64, 65, 256, 4097]
+CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")]
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+
+
+def whole_file(model, x, pad=8192):
+    """Reference: one forward pass over the whole signal with ``pad`` zeros each side."""
+    t = x.shape[-1]
+    tail = pad + (-(t + 2 * pad) % model.total_stride)
+    with torch.no_grad():
+        return model(F.pad(x, (pad, tail)))[..., pad:pad + t]
+
+
+def raw_stream(model, x, block):
+    """Model step over consecutive blocks with no latency compensation; output as long as ``x``."""
+    t = x.shape[-1]
+    total = -(-t // block) * block
+    xp = F.pad(x, (0, total - t))
+    state = model.init_state(x.shape[0])
+    outs = []
+    with torch.no_grad():
+        for i in range(0, total, block):
+            y, state = model.step(xp[..., i:i + block], state)
+            outs.append(y)
+    return torch.cat(outs, dim=-1)[..., :t]
+
+
+@pytest.mark.parametrize("name,preset", CASES)
+@pytest.mark.parametrize("block", BLOCK_SIZES)
+def test_stream_equals_offline_shifted_by_latency(name, preset, block):
+    torch.manual_seed(3)
+    m = random_model(name, preset)
+    x = 0.3 * torch.randn(2, 1, 3000)
+    stream = StatefulStream(m, block, runtime="eager")
+    delay = stream.latency_samples
+    y = stream_signal(stream, F.pad(x, (0, delay)), compensate=False)
+    ref = whole_file(m, x)
+    assert (y[..., delay:] - ref).abs().max().item() <= 1e-4
+    # the shift is exact: one sample off is far from the reference
+    assert (y[..., delay + 1:] - ref[..., :-1]).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("name,preset", CASES)
+def test_model_step_equals_offline(name, preset):
+    m = random_model(name, preset)
+    g = m.stream_granule
+    x = 0.3 * torch.randn(1, 1, 40 * g)
+    d = m.latency_samples
+    y = raw_stream(m, F.pad(x, (0, d)), 4 * g)
+    assert (y[..., d:] - whole_file(m, x)).abs().max().item() <= 1e-4
+
+
+def test_latency_is_computed_from_layers():
+    live = registry.build("sr-hifigan", "live")
+    # causal convs: no lookahead beyond the granule the block already holds
+    assert live.latency_samples == 0
+    assert live.lookahead <= live.stream_granule - 1
+    tiny = registry.build("sr-hifigan", "tiny")
+    # centered convs: the stream waits at least for the lookahead (minus what a granule holds)
+    assert tiny.latency_samples + tiny.stream_granule - 1 >= tiny.lookahead
+    assert tiny.latency_samples > 0
+
+
+@pytest.mark.parametrize("block", [1, 24, 65, 256, 4097])
+def test_fifo_adds_less_than_one_granule(block):
+    m = registry.build("sr-hifigan", "live")
+    s = StatefulStream(m, block, runtime="eager")
+    g = m.stream_granule
+    assert s.fifo_latency_samples == g - math.gcd(block, g)
+    assert 0 <= s.fifo_latency_samples < g
+    assert all(c % g == 0 and 0 < c <= block + g for c in s.chunk_sizes())
+
+
+def test_biased_model_streams_exactly():
+    """init_state primes the caches with silence, so biases (f(0) != 0) stream exactly too."""
+    entry = registry.entry("sr-hifigan")
+    cfg = dataclasses.replace(entry.presets["tiny"], bias=True)
+    torch.manual_seed(5)
+    m = entry.generator(cfg).eval()
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.2)
+    x = 0.3 * torch.randn(1, 1, 1500)
+    d = m.latency_samples
+    y = raw_stream(m, F.pad(x, (0, d)), 64)
+    assert (y[..., d:] - whole_file(m, x)).abs().max().item() <= 1e-4
+
+
+def test_reset_restores_initial_state():
+    m = random_model("sr-hifigan", "tiny")
+    stream = StatefulStream(m, 65, runtime="eager")
+    x = torch.randn(1, 1, 65 * 5)
+    first = [stream.process(x[..., i:i + 65]) for i in range(0, 325, 65)]
+    stream.reset(1)
+    second = [stream.process(x[..., i:i + 65]) for i in range(0, 325, 65)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert any(a.abs().max() > 0 for a in first)
+
+
+def test_state_shapes_do_not_depend_on_content():
+    m = random_model("sr-hifigan", "tiny")
+    expected = m.state_shapes(2)
+    for content in (torch.zeros(2, 1, 64), torch.randn(2, 1, 64), 1e3 * torch.randn(2, 1, 256),
+                     torch.full((2, 1, 4), float("nan"))):
+        _, state = m.step(content, m.init_state(2))
+        assert [tuple(t.shape) for t in state] == expected
+
+
+def test_wrong_state_is_refused():
+    m = registry.build("sr-hifigan", "tiny")
+    state = m.init_state(1)
+    with pytest.raises(ValueError, match="shape"):
+        m.step(torch.zeros(1, 1, 16), (torch.zeros(1, 1, 3),) + state[1:])
+    with pytest.raises(ValueError, match="tensors"):
+        m.step(torch.zeros(1, 1, 16), state[:-1])
+    with pytest.raises(ValueError, match="tensors"):
+        m.step(torch.zeros(1, 1, 16), state + (torch.zeros(1, 1, 1),))
+    with pytest.raises(ValueError, match="multiple"):
+        m.step(torch.zeros(1, 1, 15), state)
+
+
+def test_state_cursor_init_mode_gives_zeros():
+    cur = StateCursor(None, 3, torch.ones(1))
+    z = cur.take(4, 5)
+    assert z.shape == (3, 4, 5) and not z.any()
+
+
+@pytest.mark.parametrize("runtime", ["torchscript"] + (["onnxruntime"] if HAS_ORT else []))
+@pytest.mark.parametrize("block", [1, 65, 256])
+def test_compiled_runtimes_stream_like_offline(runtime, block):
+    m = random_model("sr-hifigan", "live")
+    x = 0.3 * torch.randn(2, 1, 2000)
+    y = stream_signal(StatefulStream(m, block, runtime=runtime), x)
+    assert (y - whole_file(m, x)).abs().max().item() <= 1e-4
+
+
+def test_stateful_is_the_default_mode():
+    m = registry.build("sr-hifigan", "tiny")
+    s = make_stream(m, 64, runtime="eager")
+    assert isinstance(s, StatefulStream)
+    with pytest.raises(ValueError, match="runtime"):
+        StatefulStream(m, 64, runtime="tensorrt-please")
+    with pytest.raises(ValueError):
+        StatefulStream(m, 0, runtime="eager")
+
+
+def test_step_numpy_refuses_wrong_block():
+    s = StatefulStream(registry.build("sr-hifigan", "tiny"), 64, runtime="eager")
+    with pytest.raises(ValueError, match="64"):
+        s.step_numpy(np.zeros((1, 1, 63), np.float32), s.init_state(1))
