@@ -81,14 +81,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path, stereo_441, capsys):
 
 def test_bench_json_has_the_documented_keys(capsys):
     assert main(["bench", "--random-weights", "--preset", "tiny", "--block-size", "256", "--threads", "1",
-                 "--seconds", "0.3", "--json"]) == 0
+                 "--seconds", "0.3", "--mode", "stateful", "--json"]) == 0
     row = json.loads(capsys.readouterr().out)
-    for key in ("latency_samples", "latency_ms", "block_ms_median", "block_ms_p99", "rtf"):
+    for key in ("latency_samples", "latency_ms", "block_ms_median", "block_ms_p99", "rtf", "offline_block_ms",
+                "ratio_to_offline"):
         assert key in row
     m = registry.build("sr-hifigan", "tiny")
-    s = m.total_stride
-    # block buffering + aligned lookahead (256 is a multiple of the stride)
-    assert row["latency_samples"] == 256 + -(-m.lookahead // s) * s
+    # block buffering + the model's streaming delay (256 is a multiple of the granule: no FIFO delay)
+    assert row["latency_samples"] == 256 + m.latency_samples
     assert row["latency_ms"] == pytest.approx(1000 * row["latency_samples"] / 48000)
     assert row["block_ms_p99"] >= row["block_ms_median"] > 0
 

@@ -130,28 +130,43 @@ def cmd_render(args) -> int:
 
 def cmd_bench(args) -> int:
     import torch
-    from ..engine.bench import bench_stream
+    from ..engine.bench import bench_grid
     model = _load(args)
-    threads = [args.threads] if args.threads else [1, 2]
-    rows = [bench_stream(model, args.block_size, t, mode=args.mode, seconds=args.seconds, runtime=args.runtime)
-            for t in threads]
-    if args.json:
-        print(json.dumps(rows[0].to_dict() if len(rows) == 1 else [r.to_dict() for r in rows], indent=2))
-        return 0
-    r0 = rows[0]
-    print(f"model {r0.model}  mode {r0.mode}  runtime {r0.runtime}  block {r0.block_size} samples @ {r0.sample_rate} Hz  "
-          f"(torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU'})")
-    print(f"algorithmic latency: {r0.latency_samples} samples = {r0.latency_ms:.2f} ms "
-          f"(block {r0.block_size} + engine {r0.engine_latency_samples})")
-    print(f"{'threads':>7} {'median ms':>10} {'p99 ms':>8} {'max ms':>8} {'RTF':>7} {'offline RTF':>12} {'blocks':>7}")
-    for r in rows:
-        print(f"{r.threads:>7} {r.block_ms_median:>10.3f} {r.block_ms_p99:>8.3f} {r.block_ms_max:>8.3f} "
-              f"{r.rtf:>7.3f} {r.offline_rtf:>12.3f} {r.blocks:>7}")
+    modes = [args.mode] if args.mode else ["stateful", "overlap-save"]
+    to_stdout = args.json == "-"
+    if not to_stdout:
+        g = model.stream_granule
+        print(f"model {model.name}  {model.num_parameters():,} parameters  {model.sample_rate_in} Hz  "
+              f"(torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU'}, "
+              f"{torch.get_num_threads()} cores visible)")
+        print(f"model latency {model.latency_samples} samples (lookahead {model.lookahead}, granule {g}); "
+              f"algorithmic latency = block + model latency + FIFO (< {g}, 0 when {g} divides the block)")
+        print(f"{'block':>6} {'thr':>3} {'mode':>12} {'runtime':>11} {'latency':>8} {'ms':>6} {'median':>7} "
+              f"{'p99':>7} {'max':>7} {'RTF':>6} {'offline':>8} {'x offline':>9}")
+        print(f"{'':>6} {'':>3} {'':>12} {'':>11} {'samples':>8} {'':>6} {'ms':>7} {'ms':>7} {'ms':>7} {'':>6} "
+              f"{'ms/block':>8} {'':>9}")
+
+    def show(r) -> None:
+        if not to_stdout:
+            print(f"{r.block_size:>6} {r.threads:>3} {r.mode:>12} {r.runtime:>11} {r.latency_samples:>8} "
+                  f"{r.latency_ms:>6.2f} {r.block_ms_median:>7.3f} {r.block_ms_p99:>7.3f} {r.block_ms_max:>7.3f} "
+                  f"{r.rtf:>6.3f} {r.offline_block_ms:>8.3f} {r.ratio_to_offline:>9.2f}", flush=True)
+
+    rows = bench_grid(model, args.block_size, args.threads, modes=modes, seconds=args.seconds,
+                      runtime=args.runtime, on_row=show)
+    data = [r.to_dict() for r in rows]
+    if to_stdout:
+        print(json.dumps(data[0] if len(data) == 1 else data, indent=2))
+    elif args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps(data, indent=2) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..engine.runtime import RUNTIMES
+    from ..engine.bench import BLOCK_SIZES
+    from ..engine.runtime import STEP_RUNTIMES as RUNTIMES
     from ..engine.stream import MODES
     p = argparse.ArgumentParser(prog="rtgan", description="Real-time neural audio processing with GAN generators.")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -192,14 +207,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", action="store_true", help="start fresh even if run-dir has a checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    def model_args(q, block_default):
+    def model_args(q, block_default=None):
         q.add_argument("--model", default="sr-hifigan", help="registered model name (default sr-hifigan)")
         q.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
-        q.add_argument("--block-size", type=int, default=block_default,
-                       help=f"samples per block at the model rate (default {block_default})")
-        q.add_argument("--mode", choices=MODES, default="overlap-save", help="streaming mode")
-        q.add_argument("--runtime", choices=RUNTIMES, default="torchscript",
-                       help="how the model runs: frozen TorchScript (default) or eager PyTorch")
+        if block_default is not None:
+            q.add_argument("--block-size", type=int, default=block_default,
+                           help=f"samples per block at the model rate (default {block_default})")
+        q.add_argument("--runtime", choices=RUNTIMES,
+                       help="how the model runs: stateful mode: onnxruntime (default when installed), "
+                            "torchscript, eager; overlap-save: torchscript (default) or eager")
 
     e = sub.add_parser("eval", help="SNR/LSD on a corpus split against band-limited and spline baselines")
     e.add_argument("--model", default="sr-hifigan", help="registered model name")
@@ -219,15 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="input audio file (anything soundfile reads)")
     r.add_argument("output", help="output file (format from the extension; never the input)")
     model_args(r, 4096)
+    r.add_argument("--mode", choices=MODES, default="stateful",
+                   help="streaming mode: stateful (cached convs, default), overlap-save, ola")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    be = sub.add_parser("bench", help="latency (samples, ms) and compute time per block, RTF")
-    model_args(be, 256)
-    be.add_argument("--threads", type=int, help="torch threads (default: 1 and 2)")
-    be.add_argument("--seconds", type=float, default=5.0, help="audio seconds to time (default 5)")
+    be = sub.add_parser("bench", help="latency (samples, ms) and compute time per block, RTF, vs offline")
+    model_args(be)
+    be.add_argument("--block-size", type=int, nargs="+", default=list(BLOCK_SIZES),
+                    help="block sizes in samples (default: %(default)s)")
+    be.add_argument("--mode", choices=MODES, help="time one mode only (default: stateful and overlap-save)")
+    be.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op threads (default: 1 2)")
+    be.add_argument("--seconds", type=float, default=3.0, help="audio seconds timed per row (default 3)")
     be.add_argument("--preset", default="live", help="preset for --random-weights")
     be.add_argument("--random-weights", action="store_true", help="benchmark an untrained model of --preset")
-    be.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    be.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                    help="write the rows as JSON to PATH (or, with no PATH, print JSON instead of the table)")
     return p
 
 

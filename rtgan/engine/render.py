@@ -36,7 +36,7 @@ class RenderReport:
 
 
 def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: int = 4096,
-                mode: str = "overlap-save", progress: bool = True, runtime: str = "torchscript") -> RenderReport:
+                mode: str = "stateful", progress: bool = True, runtime: str | None = None) -> RenderReport:
     """Process an audio file with ``model`` block by block and write the result.
 
     Reads anything soundfile reads, resamples it to the model's input rate with

@@ -86,19 +86,41 @@ class StepRunner:
         self.model = model.eval()
         self.runtime = runtime
         self.granule = model.stream_granule
-        self._traced: dict[int, Callable] = {}
+        self.threads = threads
+        # one compiled graph per (batch, samples): fixed shapes let TorchScript and ONNX Runtime
+        # fold the reshapes of the superpixel layers; a stream runs at most two lengths
+        self._compiled: dict[tuple[int, int], Callable] = {}
         if runtime == "onnxruntime":
+            import onnxruntime  # noqa: F401  (fail here, not in the first audio callback)
+
+    def prepare(self, batch: int, samples: int) -> None:
+        """Compile the graph for ``(batch, samples)`` steps now (before real time starts)."""
+        if self.runtime != "eager" and (batch, samples) not in self._compiled:
+            self._compiled[(batch, samples)] = self._compile(batch, samples)
+
+    def _compile(self, batch: int, samples: int) -> Callable:
+        from ..export.onnx import StepModule, export_step_onnx, step_io_names
+        if self.runtime == "onnxruntime":
             import onnxruntime as ort
-
-            from ..export.onnx import export_step_onnx, step_io_names
-
             opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads or torch.get_num_threads()
+            opts.intra_op_num_threads = self.threads or torch.get_num_threads()
             opts.inter_op_num_threads = 1
             opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             opts.log_severity_level = 3
-            self._session = ort.InferenceSession(export_step_onnx(self.model), opts, providers=["CPUExecutionProvider"])
-            self._inputs, _ = step_io_names(self.model)
+            session = ort.InferenceSession(export_step_onnx(self.model, block_size=samples, batch=batch), opts,
+                                           providers=["CPUExecutionProvider"])
+            names, _ = step_io_names(self.model)
+
+            def run(x: np.ndarray, *state: np.ndarray) -> list[np.ndarray]:
+                return session.run(None, dict(zip(names, (x, *state))))
+            return run
+        x = torch.zeros(batch, self.model.channels, samples)
+        state = self.model.init_state(batch)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            traced = torch.jit.trace(StepModule(self.model).eval(), (x, *state), check_trace=False)
+            return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
     def init_state(self, batch: int = 1):
         """The model's initial state for ``batch`` streams, in this runtime's type."""
@@ -107,21 +129,6 @@ class StepRunner:
             return [t.numpy() for t in state]
         return state
 
-    def _torchscript(self, x: torch.Tensor, state) -> Callable:
-        # one traced graph per (batch, samples): tracing records the reshapes of the
-        # superpixel layers with the sizes of the example
-        key = (x.shape[0], x.shape[-1])
-        fn = self._traced.get(key)
-        if fn is None:
-            from ..export.onnx import StepModule
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", torch.jit.TracerWarning)
-                warnings.simplefilter("ignore", DeprecationWarning)
-                traced = torch.jit.trace(StepModule(self.model).eval(), (x, *state), check_trace=False)
-                fn = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-            self._traced[key] = fn
-        return fn
-
     @torch.no_grad()
     def __call__(self, x: np.ndarray, state):
         """Process ``x`` of shape ``(batch, channels, n)``, ``n`` a multiple of the granule.
@@ -129,12 +136,16 @@ class StepRunner:
         Returns:
             ``(y, new_state)`` with ``y`` a float32 array of the same shape as ``x``.
         """
-        if self.runtime == "onnxruntime":
-            out = self._session.run(None, dict(zip(self._inputs, [x, *state])))
-            return out[0], out[1:]
-        xt = torch.from_numpy(x)
         if self.runtime == "eager":
-            y, new = self.model.step(xt, state)
+            y, new = self.model.step(torch.from_numpy(x), state)
             return y.numpy(), new
-        out = self._torchscript(xt, state)(xt, *state)
+        key = (x.shape[0], x.shape[-1])
+        fn = self._compiled.get(key)
+        if fn is None:
+            self.prepare(*key)
+            fn = self._compiled[key]
+        if self.runtime == "onnxruntime":
+            out = fn(x, *state)
+            return out[0], out[1:]
+        out = fn(torch.from_numpy(x), *state)
         return out[0].numpy(), tuple(out[1:])

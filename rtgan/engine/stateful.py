@@ -87,8 +87,14 @@ class StatefulStream:
 
     def init_state(self, batch: int = 1, dtype: torch.dtype = torch.float32,
                    device: torch.device | str = "cpu") -> StatefulState:
-        """Initial state: the model's silent state, an empty input FIFO, ``fifo_latency`` zeros of output."""
+        """Initial state: the model's silent state, an empty input FIFO, ``fifo_latency`` zeros of output.
+
+        Also compiles the step for every chunk length the stream will run, so no compilation
+        happens once blocks flow.
+        """
         c = self.model.channels
+        for n in self.chunk_sizes():
+            self.runner.prepare(batch, n)
         return StatefulState(self.runner.init_state(batch), np.zeros((batch, c, 0), np.float32),
                              np.zeros((batch, c, self.fifo_latency_samples), np.float32))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cached import StateCursor, align, cached_conv
+from .cached import StateCursor
 from .conv import PaddedConv1d
 from .reach import Reach
 
@@ -68,12 +68,37 @@ class Inception1d(nn.Module):
         return torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
 
     def stream(self, x: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
-        """Streaming form of :meth:`forward` (see :mod:`.cached`): each branch conv keeps its
-        own cache; branches are delayed to the slowest one before the concatenation."""
+        """Streaming form of :meth:`forward` (see :mod:`.cached`).
+
+        The branches read channel groups of the same bottleneck output ``z``, so one cache of
+        ``z`` serves them all. Branch ``i`` (kernel ``k_i``, right padding ``r_i``) would be
+        late by ``r_i`` frames; it reads a window that ends ``max(r) - r_i`` frames earlier
+        instead, so every branch comes out late by ``max(r)`` and no delay line is needed
+        before the concatenation. Cache: ``max_i(k_i - 1 + max(r) - r_i)`` frames of ``z``.
+        """
         z = self.act(self.reduce(x))
-        parts = torch.split(z, self.temp_channels, dim=1)
-        outs, delay = align([cached_conv(branch, p, delay, cur) for branch, p in zip(self.branches, parts)], cur)
-        return torch.cat(outs, dim=1), delay
+        n = z.shape[-1]
+        lags = [self._lookahead - b.padding[1] for b in self.branches]
+        spans = [(b.conv.kernel_size[0] - 1) * b.conv.dilation[0] for b in self.branches]
+        if self._memory:
+            z = torch.cat([cur.take(z.shape[1], self._memory), z], dim=-1)
+            cur.put(z[..., n:])
+        outs = []
+        for branch, part, lag, span in zip(self.branches, torch.split(z, self.temp_channels, dim=1), lags, spans):
+            start = self._memory - span - lag
+            if start or lag:
+                part = part[..., start:start + n + span]
+            outs.append(branch.conv(part))
+        return torch.cat(outs, dim=1), delay + self._lookahead
+
+    @property
+    def _lookahead(self) -> int:
+        return max(b.padding[1] for b in self.branches)
+
+    @property
+    def _memory(self) -> int:
+        return max((b.conv.kernel_size[0] - 1) * b.conv.dilation[0] + self._lookahead - b.padding[1]
+                   for b in self.branches)
 
     def reach(self, r: Reach) -> Reach:
         """Bounds after the block: the widest branch decides (1x1 convs read one frame)."""
