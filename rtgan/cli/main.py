@@ -164,6 +164,80 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _device(value: str | None):
+    """A PortAudio device given as an index or a (sub)string of its name."""
+    if value is None:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+def cmd_devices(args) -> int:
+    from ..engine.live import list_devices
+    print(list_devices())
+    return 0
+
+
+def cmd_live(args) -> int:
+    import torch
+    from ..engine.live import (LiveProcessor, ResamplingProcessor, import_sounddevice, pick_sample_rate, run_live,
+                               summary_line)
+    sd = import_sounddevice()
+    torch.set_num_threads(args.threads)
+    model = _load(args)
+    ind, outd = _device(args.input_device), _device(args.output_device)
+    rate = args.sample_rate or model.sample_rate_in
+    rate = pick_sample_rate(sd, ind, outd, args.channels, rate)
+    opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
+                limiter=not args.no_limiter)
+    if rate == model.sample_rate_in:
+        proc = inner = LiveProcessor(model, args.block_size, **opts)
+    else:
+        proc = ResamplingProcessor(model, rate, args.block_size, **opts)
+        inner = proc.inner
+    print(f"rtgan live: {model.name} on {sd.query_devices(ind, 'input')['name']} -> "
+          f"{sd.query_devices(outd, 'output')['name']}, {rate} Hz, block {args.block_size}, "
+          f"{args.channels} ch, wet {args.wet:g}, runtime {inner.stream.runtime}")
+    if proc is not inner:
+        print(f"the device runs at {rate} Hz, {model.name} at {model.sample_rate_in} Hz: resampling with libsamplerate "
+              f"(model blocks of {inner.block_size}, output FIFO {proc.prefill} samples)")
+    print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
+          f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO {inner.stream.fifo_latency_samples}"
+          f" + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
+    summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print)
+    print(summary_line(summary))
+    if args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def cmd_latency(args) -> int:
+    from ..engine.live import LiveProcessor
+    from ..engine.roundtrip import jack_loopback, measure_roundtrip
+    ind, outd = _device(args.input_device), _device(args.output_device)
+    hook = jack_loopback if args.jack_loopback else None
+    rows = [("device only", measure_roundtrip(args.sample_rate, args.block_size, None, ind, outd,
+                                             count=args.impulses, on_start=hook))]
+    if args.model:
+        model = _load(args)
+        if model.sample_rate_in != args.sample_rate:
+            raise ValueError(f"{model.name} runs at {model.sample_rate_in} Hz; pass --sample-rate {model.sample_rate_in}")
+        proc = LiveProcessor(model, args.block_size, channels=1, runtime=args.runtime, threads=1)
+        rows.append((f"with {model.name}", measure_roundtrip(args.sample_rate, args.block_size, proc, ind, outd,
+                                                              count=args.impulses, on_start=hook)))
+    print(f"round trip at {args.sample_rate} Hz, block {args.block_size} (samples / ms)")
+    print(f"{'path':>22} {'measured':>14} {'spread':>7} {'clicks':>7} {'PortAudio reports':>19} "
+          f"{'+ processor (computed)':>24}")
+    for name, r in rows:
+        print(f"{name:>22} {r.measured:>6.0f} {r.ms(r.measured):>6.2f} ms {r.spread:>7.0f} {r.found:>3}/{r.sent:<3} "
+              f"{r.reported:>7.0f} {r.ms(r.reported):>6.2f} ms {r.reported + r.processor:>10.0f} "
+              f"{r.ms(r.reported + r.processor):>6.2f} ms")
+    if args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps({n: r.to_dict() for n, r in rows}, indent=2) + "\n")
+    return 0 if all(r.found > 0 for _, r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..engine.bench import BLOCK_SIZES
     from ..engine.runtime import STEP_RUNTIMES as RUNTIMES
@@ -248,6 +322,34 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--seconds", type=float, default=3.0, help="audio seconds timed per row (default 3)")
     be.add_argument("--preset", default="live", help="preset for --random-weights")
     be.add_argument("--random-weights", action="store_true", help="benchmark an untrained model of --preset")
+    sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
+
+    lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)")
+    model_args(lv, 256)
+    lv.add_argument("--input-device", help="input device index or name substring (default: system default)")
+    lv.add_argument("--output-device", help="output device index or name substring (default: system default)")
+    lv.add_argument("--sample-rate", type=int, help="device sample rate in Hz (default: the model's)")
+    lv.add_argument("--channels", type=int, default=1, help="audio channels, each processed (default 1)")
+    lv.add_argument("--wet", type=float, default=1.0, help="mix: 0 = dry only, 1 = model only (default 1)")
+    lv.add_argument("--threads", type=int, default=1, help="compute threads (default 1)")
+    lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")
+    lv.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
+    lv.add_argument("-q", "--quiet", action="store_true", help="no status line")
+
+    la = sub.add_parser("latency", help="measure round-trip latency with clicks, with and without a model")
+    la.add_argument("--model", help="also measure with this model in the loop (shipped weights)")
+    la.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
+    la.add_argument("--runtime", choices=RUNTIMES, help="step runtime for --model")
+    la.add_argument("--sample-rate", type=int, default=48000, help="Hz (default 48000)")
+    la.add_argument("--block-size", type=int, default=256, help="samples per callback (default 256)")
+    la.add_argument("--impulses", type=int, default=8, help="clicks per measurement, 0.25 s apart (default 8)")
+    la.add_argument("--input-device", help="input device index or name substring")
+    la.add_argument("--output-device", help="output device index or name substring")
+    la.add_argument("--jack-loopback", action="store_true",
+                    help="connect our JACK outputs to our inputs with jack_connect (no cable needed)")
+    la.add_argument("--json", metavar="PATH", help="write the measurements as JSON here")
+
     be.add_argument("--json", nargs="?", const="-", metavar="PATH",
                     help="write the rows as JSON to PATH (or, with no PATH, print JSON instead of the table)")
     return p
@@ -273,7 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_render(args)
         if args.command == "bench":
             return cmd_bench(args)
-    except (AudioError, CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
+        if args.command == "devices":
+            return cmd_devices(args)
+        if args.command == "live":
+            return cmd_live(args)
+        if args.command == "latency":
+            return cmd_latency(args)
+    except (AudioError, CheckpointError, FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"rtgan {args.command}: error: {msg}", file=sys.stderr)
         return 2
