@@ -5,9 +5,10 @@ Three costs are set side by side for the same audio (noise at -20 dBFS RMS):
 * the stateful step (:class:`~rtgan.engine.stateful.StatefulStream`) per block;
 * overlap-save (:class:`~rtgan.engine.overlap_save.OverlapSave`, frozen TorchScript), which
   recomputes the receptive field every block;
-* offline inference: one frozen-TorchScript forward pass over the whole signal, timed after
-  a warm-up pass (so the page faults of its first large allocation are not counted), divided
-  into the same blocks.
+* offline inference: one frozen-TorchScript forward pass per third of the signal, timed
+  after a warm-up pass (so the page faults of its first large allocation are not counted),
+  divided into the same blocks, and alternated with the streamed thirds so both see the same
+  machine (a shared CPU's speed drifts by tens of percent over a minute).
 """
 from __future__ import annotations
 
@@ -73,32 +74,16 @@ def _noise(model: Generator, samples: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def offline_seconds(model: Generator, x: torch.Tensor, repeats: int = 3) -> float:
-    """Median wall time in seconds of a frozen-TorchScript forward over ``x`` ``(1, C, samples)``
-    (cut to a multiple of the total stride), after one untimed warm-up pass."""
-    s = model.total_stride
-    x = x[..., : x.shape[-1] // s * s]
-    fwd = compile_forward(model.eval(), "torchscript", x.shape[-1])
-    fwd(x)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fwd(x)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
-@torch.no_grad()
 def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode: str = "stateful",
                  seconds: float = 3.0, warmup: int = 20, seed: int = 0, runtime: str | None = None,
-                 offline_s: float | None = None) -> BenchResult:
-    """Time ``model`` streamed in ``block_size`` blocks at ``threads`` threads.
+                 rounds: int = 3) -> BenchResult:
+    """Time ``model`` streamed in ``block_size`` blocks at ``threads`` threads, beside offline.
 
-    Each block is timed with ``time.perf_counter`` after ``warmup`` untimed blocks.
-
-    Args:
-        offline_s: offline compute time of ``seconds`` of audio, if already measured
-            (see :func:`offline_seconds`); measured here otherwise.
+    The audio is split into ``rounds`` parts; each part is first run offline in one pass,
+    then streamed block by block, so both costs are sampled alternately over the same
+    stretch of time (on a shared machine the speed drifts). Each block is timed with
+    ``time.perf_counter`` after ``warmup`` untimed blocks; the offline cost per block is the
+    median over rounds.
     """
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -106,32 +91,40 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
         model = model.eval()
         sr = model.sample_rate_in
         stream = make_stream(model, block_size, mode, runtime=runtime, threads=threads)
-        n_blocks = max(1, int(seconds * sr) // block_size)
-        x = _noise(model, (n_blocks + warmup) * block_size, seed)
+        per_round = max(1, int(seconds * sr) // block_size // rounds)
+        x = _noise(model, (warmup + rounds * per_round) * block_size, seed)
         state = stream.init_state(1)
-        times = []
-        for i in range(n_blocks + warmup):
-            block = x[..., i * block_size:(i + 1) * block_size]
+        for i in range(warmup):
+            _, state = stream.step(x[..., i * block_size:(i + 1) * block_size], state)
+        s = model.total_stride
+        part = per_round * block_size // s * s
+        fwd = compile_forward(model, "torchscript", part)
+        fwd(x[..., :part])  # warm-up pass: first large allocation and graph optimisation
+        times, offline_ms = [], []
+        for r in range(rounds):
+            first = warmup + r * per_round
+            audio = x[..., first * block_size:(first + per_round) * block_size]
             t0 = time.perf_counter()
-            _, state = stream.step(block, state)
-            dt = time.perf_counter() - t0
-            if i >= warmup:
-                times.append(dt)
+            fwd(audio[..., :part])
+            offline_ms.append(1000.0 * (time.perf_counter() - t0) * block_size / part)
+            for i in range(per_round):
+                block = audio[..., i * block_size:(i + 1) * block_size]
+                t0 = time.perf_counter()
+                _, state = stream.step(block, state)
+                times.append(time.perf_counter() - t0)
         times_ms = 1000.0 * np.asarray(times)
-        audio_s = n_blocks * block_size / sr
-        if offline_s is None:
-            offline_s = offline_seconds(model, x[..., warmup * block_size:])
-        offline_block_ms = 1000.0 * offline_s * block_size / (audio_s * sr)
+        offline_block_ms = float(np.median(offline_ms))
         latency = block_size + stream.latency_samples
         median = float(np.median(times_ms))
+        block_ms = 1000.0 * block_size / sr
         return BenchResult(
             model=getattr(model, "name", type(model).__name__), mode=mode,
             runtime=getattr(stream, "runtime", "eager"), block_size=block_size, threads=threads,
             sample_rate=sr, latency_samples=latency, latency_ms=1000.0 * latency / model.sample_rate_out,
             engine_latency_samples=stream.latency_samples,
             block_ms_median=median, block_ms_p99=float(np.percentile(times_ms, 99)),
-            block_ms_max=float(times_ms.max()), rtf=median / (1000.0 * block_size / sr),
-            offline_block_ms=offline_block_ms, offline_rtf=offline_s / audio_s,
+            block_ms_max=float(times_ms.max()), rtf=median / block_ms,
+            offline_block_ms=offline_block_ms, offline_rtf=offline_block_ms / block_ms,
             ratio_to_offline=median / offline_block_ms, blocks=len(times))
     finally:
         torch.set_num_threads(old)
@@ -140,26 +133,14 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
 def bench_grid(model: Generator, block_sizes: Sequence[int] = BLOCK_SIZES, threads: Sequence[int] = (1, 2),
                modes: Sequence[str] = ("stateful", "overlap-save"), seconds: float = 3.0, runtime: str | None = None,
                on_row: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
-    """:func:`bench_stream` over every block size, thread count and mode.
-
-    The offline pass is timed once per thread count and shared by all rows. ``runtime``
-    applies to the stateful mode (overlap-save runs frozen TorchScript).
-    """
+    """:func:`bench_stream` over every thread count, block size and mode. ``runtime`` applies
+    to the stateful mode (overlap-save runs frozen TorchScript)."""
     rows = []
-    sr = model.sample_rate_in
     for t in threads:
-        old = torch.get_num_threads()
-        torch.set_num_threads(t)
-        try:
-            off = offline_seconds(model, _noise(model, int(seconds * sr), 1))
-        finally:
-            torch.set_num_threads(old)
         for n in block_sizes:
-            audio_s = max(1, int(seconds * sr) // n) * n / sr
             for mode in modes:
                 row = bench_stream(model, n, t, mode=mode, seconds=seconds,
-                                   runtime=runtime if mode == "stateful" else None,
-                                   offline_s=off * audio_s / seconds)
+                                   runtime=runtime if mode == "stateful" else None)
                 rows.append(row)
                 if on_row is not None:
                     on_row(row)

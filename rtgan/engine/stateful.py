@@ -102,6 +102,10 @@ class StatefulStream:
         """:meth:`step` on a float32 array ``(batch, channels, block_size)``."""
         if block.shape[-1] != self.block_size:
             raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
+        if not state.waiting.shape[-1] and not state.pending.shape[-1] and self.block_size % self.granule == 0:
+            # whole granules and nothing buffered: the block goes straight through
+            y, model_state = self.runner(np.ascontiguousarray(block, dtype=np.float32), state.model)
+            return y, StatefulState(model_state, state.waiting, state.pending)
         x = np.concatenate([state.waiting, block.astype(np.float32, copy=False)], axis=-1)
         n = x.shape[-1] // self.granule * self.granule
         model_state, pending = state.model, state.pending
@@ -125,7 +129,7 @@ class StatefulStream:
             ValueError: on a block of the wrong size.
         """
         out, state = self.step_numpy(block.detach().cpu().numpy(), state)
-        return torch.from_numpy(np.ascontiguousarray(out)).to(block.dtype), state
+        return torch.from_numpy(out), state
 
     def reset(self, batch: int = 1) -> None:
         """Restore the initial state (silence before the first block)."""
