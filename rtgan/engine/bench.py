@@ -5,9 +5,9 @@ Three costs are set side by side for the same audio (noise at -20 dBFS RMS):
 * the stateful step (:class:`~rtgan.engine.stateful.StatefulStream`) per block;
 * overlap-save (:class:`~rtgan.engine.overlap_save.OverlapSave`, frozen TorchScript), which
   recomputes the receptive field every block;
-* offline inference: one frozen-TorchScript forward pass per third of the signal, timed
+* offline inference: one frozen-TorchScript forward pass per tenth of the signal, timed
   after a warm-up pass (so the page faults of its first large allocation are not counted),
-  divided into the same blocks, and alternated with the streamed thirds so both see the same
+  divided into the same blocks, and alternated with the streamed tenths so both see the same
   machine (a shared CPU's speed drifts by tens of percent over a minute).
 """
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _noise(model: Generator, samples: int, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode: str = "stateful",
                  seconds: float = 3.0, warmup: int = 20, seed: int = 0, runtime: str | None = None,
-                 rounds: int = 3) -> BenchResult:
+                 rounds: int = 10) -> BenchResult:
     """Time ``model`` streamed in ``block_size`` blocks at ``threads`` threads, beside offline.
 
     The audio is split into ``rounds`` parts; each part is first run offline in one pass,

@@ -165,16 +165,15 @@ class SRHiFiGANGenerator(Generator):
         skips = []
         h, d = x, 0
         for block in self.down:
-            h, d = block.stream(h, d, cur)
-            h, d = align_phase(self.act(h), d, self.unshuffle.factor, cur)
+            h, d = block.stream(h, d, cur, act=self.act)
+            h, d = align_phase(h, d, self.unshuffle.factor, cur)
             h, d = self.unshuffle(h), d // self.unshuffle.factor
             skips.append((h, d))
-        h, d = self.bottleneck.stream(h, d, cur)
-        h = self.act(h)
+        h, d = self.bottleneck.stream(h, d, cur, act=self.act)
         for block, skip in zip(self.up, reversed(skips)):
             (h, s), d = align([(h, d), skip], cur)
-            h, d = block.stream(torch.cat([h, s], dim=1), d, cur)
-            h, d = self.shuffle(self.act(h)), d * self.shuffle.factor
+            h, d = block.stream(torch.cat([h, s], dim=1), d, cur, act=self.act)
+            h, d = self.shuffle(h), d * self.shuffle.factor
         h, d = cached_conv(self.out, h, d, cur)
         return delay_line(x, d, cur) + torch.tanh(h), d
 

@@ -67,7 +67,8 @@ class Inception1d(nn.Module):
         parts = torch.split(z, self.temp_channels, dim=1)
         return torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
 
-    def stream(self, x: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
+    def stream(self, x: torch.Tensor, delay: int, cur: StateCursor,
+               act: nn.Module | None = None) -> tuple[torch.Tensor, int]:
         """Streaming form of :meth:`forward` (see :mod:`.cached`).
 
         The branches read channel groups of the same bottleneck output ``z``, so one cache of
@@ -75,6 +76,9 @@ class Inception1d(nn.Module):
         late by ``r_i`` frames; it reads a window that ends ``max(r) - r_i`` frames earlier
         instead, so every branch comes out late by ``max(r)`` and no delay line is needed
         before the concatenation. Cache: ``max_i(k_i - 1 + max(r) - r_i)`` frames of ``z``.
+
+        ``act``, an elementwise activation to apply to the output, is applied per branch
+        before the concatenation (the same numbers; ONNX Runtime fuses it into each conv).
         """
         z = self.act(self.reduce(x))
         n = z.shape[-1]
@@ -88,7 +92,8 @@ class Inception1d(nn.Module):
             start = self._memory - span - lag
             if start or lag:
                 part = part[..., start:start + n + span]
-            outs.append(branch.conv(part))
+            y = branch.conv(part)
+            outs.append(y if act is None else act(y))
         return torch.cat(outs, dim=1), delay + self._lookahead
 
     @property
