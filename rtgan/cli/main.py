@@ -186,7 +186,7 @@ def cmd_live(args) -> int:
     model = _load(args)
     ind, outd = _device(args.input_device), _device(args.output_device)
     rate = args.sample_rate or model.sample_rate_in
-    rate = pick_sample_rate(sd, ind, outd, args.channels, rate)
+    rate = pick_sample_rate(sd, ind, outd, args.channels, rate, strict=args.sample_rate is not None)
     opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
                 limiter=not args.no_limiter)
     if rate == model.sample_rate_in:
@@ -216,13 +216,17 @@ def cmd_latency(args) -> int:
     from ..engine.roundtrip import jack_loopback, measure_roundtrip
     ind, outd = _device(args.input_device), _device(args.output_device)
     hook = jack_loopback if args.jack_loopback else None
-    rows = [("device only", measure_roundtrip(args.sample_rate, args.block_size, None, ind, outd,
-                                             count=args.impulses, on_start=hook))]
+    if args.checkpoint and not args.model:
+        raise ValueError("--checkpoint needs --model (which model the checkpoint holds)")
+    proc = None
     if args.model:
         model = _load(args)
         if model.sample_rate_in != args.sample_rate:
             raise ValueError(f"{model.name} runs at {model.sample_rate_in} Hz; pass --sample-rate {model.sample_rate_in}")
         proc = LiveProcessor(model, args.block_size, channels=1, runtime=args.runtime, threads=1)
+    rows = [("device only", measure_roundtrip(args.sample_rate, args.block_size, None, ind, outd,
+                                             count=args.impulses, on_start=hook))]
+    if proc is not None:
         rows.append((f"with {model.name}", measure_roundtrip(args.sample_rate, args.block_size, proc, ind, outd,
                                                               count=args.impulses, on_start=hook)))
     print(f"round trip at {args.sample_rate} Hz, block {args.block_size} (samples / ms)")

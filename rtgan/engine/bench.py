@@ -97,7 +97,7 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
         for i in range(warmup):
             _, state = stream.step(x[..., i * block_size:(i + 1) * block_size], state)
         s = model.total_stride
-        part = per_round * block_size // s * s
+        part = max(s, per_round * block_size // s * s)
         fwd = compile_forward(model, "torchscript", part)
         fwd(x[..., :part])  # warm-up pass: first large allocation and graph optimisation
         times, offline_ms = [], []

@@ -66,17 +66,20 @@ class LiveStats:
         blocks: blocks processed.
         late_blocks: blocks whose compute exceeded the deadline (replaced by dry), after start-up.
         nan_blocks: blocks with non-finite wet output (replaced by dry, state reset).
+        bad_input_blocks: blocks whose input held NaN/Inf (those samples replaced by 0).
         xruns: callbacks PortAudio flagged with an under- or overflow, after start-up.
         startup_xruns, startup_late_blocks: the same during the first ``startup_s`` seconds
             of a stream, counted apart (a new audio thread's first calls into the runtime are
             slow, and PortAudio primes its buffers), reported beside the others.
         in_peak, out_peak: peak absolute sample since the last :meth:`LiveProcessor.take_peaks`.
-        compute_ms: per-block compute time in ms (ring of the most recent blocks).
+
+    Per-block compute times (ms) are kept by the processor in ``compute_ms``, a ring buffer.
     """
 
     blocks: int = 0
     late_blocks: int = 0
     nan_blocks: int = 0
+    bad_input_blocks: int = 0
     xruns: int = 0
     startup_xruns: int = 0
     startup_late_blocks: int = 0
@@ -132,6 +135,7 @@ class LiveProcessor:
         self._ramp = np.arange(1, block_size + 1, dtype=np.float32) * self._ramp_step
         self._gain = np.ones(channels, np.float32)  # wet gain per channel, 0..1 (fallback ramp)
         self._hold = np.zeros(channels, np.float32)  # last good wet sample per channel
+        self._fading_out = False  # a fallback's fade to dry must finish before the wet returns
         d = self.stream_latency_samples
         self._dry = np.zeros((channels, d + block_size), np.float32)  # dry delay line
         self._x = np.zeros((channels, 1, block_size), np.float32)
@@ -165,6 +169,7 @@ class LiveProcessor:
         self._dry[:] = 0.0
         self._gain[:] = 1.0
         self._hold[:] = 0.0
+        self._fading_out = False
         if self.limiter is not None:
             _prime(self.limiter, self.sample_rate, self.channels, self.block_size)
         self.stats = LiveStats()
@@ -181,7 +186,10 @@ class LiveProcessor:
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """Process one ``(block_size, channels)`` float32 block from ``indata`` into ``outdata``."""
         t0 = time.perf_counter()
-        n, c = self.block_size, self.channels
+        n = self.block_size
+        if not np.isfinite(indata).all():  # a broken input never reaches the model or the output
+            indata = np.nan_to_num(indata, nan=0.0, posinf=0.0, neginf=0.0)
+            self.stats.bad_input_blocks += 1
         self._x[:, 0, :] = indata.T
         wet, state = self.stream.step_numpy(self._x, self.state)
         wet = wet[:, 0, :]
@@ -201,15 +209,21 @@ class LiveProcessor:
             st.startup_late_blocks += 1
         elif late:
             st.late_blocks += 1
-        if finite and not late and self._gain.min() >= 1.0:
+        good = finite and not late
+        if not good:
+            self._fading_out = True
+        elif self._fading_out and self._gain.max() <= 0.0:
+            self._fading_out = False  # the fade to dry is complete: the wet may come back now
+        if good and not self._fading_out and self._gain.min() >= 1.0:
             mix = dry + self.wet * (wet - dry)
             self._hold[:] = wet[:, -1]
-        elif finite and not late:  # recovering: ramp the wet back in
+        elif good and not self._fading_out:  # recovering: ramp the wet back in from dry
             g = np.minimum(1.0, self._gain[:, None] + self._ramp[None, :])
             mix = dry + self.wet * g * (wet - dry)
             self._gain[:] = g[:, -1]
             self._hold[:] = wet[:, -1]
-        else:  # fall back to dry from the last good wet sample, held and faded out
+        else:  # fall back to dry from the last good wet sample, held and faded out; a good
+            # block arriving mid-fade finishes the fade first (no jump from hold to wet)
             g = np.maximum(0.0, self._gain[:, None] - self._ramp[None, :])
             mix = dry + self.wet * g * (self._hold[:, None] - dry)
             self._gain[:] = g[:, -1]
@@ -282,26 +296,33 @@ def list_devices() -> str:
     return "\n".join(lines)
 
 
-def pick_sample_rate(sd, input_device, output_device, channels: int, wanted: int) -> int:
-    """``wanted`` if both devices accept it, else the output device's default rate.
+def pick_sample_rate(sd, input_device, output_device, channels: int, wanted: int, strict: bool = False) -> int:
+    """``wanted`` (Hz) if both devices accept it; else (unless ``strict``) the output
+    device's default rate, if both devices accept that.
 
     Raises:
-        RuntimeError: no usable device (e.g. no audio server running).
+        RuntimeError: no usable device (e.g. no audio server running), or no rate both accept.
     """
+    def accepts(rate: int) -> None:
+        sd.check_input_settings(input_device, channels=channels, samplerate=rate, dtype="float32")
+        sd.check_output_settings(output_device, channels=channels, samplerate=rate, dtype="float32")
+
     try:
-        sd.check_input_settings(input_device, channels=channels, samplerate=wanted, dtype="float32")
-        sd.check_output_settings(output_device, channels=channels, samplerate=wanted, dtype="float32")
+        accepts(wanted)
         return wanted
-    except sd.PortAudioError as e:
-        try:
-            dev = sd.query_devices(output_device, "output")
-        except (ValueError, sd.PortAudioError) as e2:
-            raise RuntimeError(f"no usable output device ({e2}); is an audio server running? "
+    except (ValueError, sd.PortAudioError) as e:
+        if strict:
+            raise RuntimeError(f"the devices refuse {channels} channel(s) at {wanted} Hz: {e}; "
                                "see 'rtgan devices'") from e
-        rate = int(dev["default_samplerate"])
-        if rate == wanted:
-            raise RuntimeError(f"device refuses {channels} channel(s) at {wanted} Hz: {e}") from e
-        return rate
+        try:
+            rate = int(sd.query_devices(output_device, "output")["default_samplerate"])
+            if rate == wanted:
+                raise RuntimeError(f"the devices refuse {channels} channel(s) at {wanted} Hz: {e}")
+            accepts(rate)
+            return rate
+        except (ValueError, sd.PortAudioError) as e2:
+            raise RuntimeError(f"no usable audio device ({e2}); is an audio server running? "
+                               "see 'rtgan devices'") from e
 
 
 def run_live(processor: LiveProcessor, input_device=None, output_device=None, duration: float | None = None,
@@ -371,7 +392,8 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
         status("")
     st = processor.stats
     return {"seconds": time.monotonic() - t_start, "blocks": st.blocks, "xruns": st.xruns,
-            "late_blocks": st.late_blocks, "nan_blocks": st.nan_blocks, "startup_xruns": st.startup_xruns,
+            "late_blocks": st.late_blocks, "nan_blocks": st.nan_blocks, "bad_input_blocks": st.bad_input_blocks,
+            "startup_xruns": st.startup_xruns,
             "startup_late_blocks": st.startup_late_blocks, **processor.compute_summary(),
             "latency_samples": processor.latency_samples, "latency_ms": processor.latency_ms,
             "stream_latency_samples": getattr(processor, "inner", processor).stream_latency_samples,
@@ -426,6 +448,8 @@ class ResamplingProcessor:
     def __init__(self, model: Generator, device_rate: int, block_size: int = 256, channels: int = 1,
                  **kw) -> None:
         import samplerate  # noqa: F401  (fail at construction, not in the callback)
+        if block_size < 1 or device_rate < 1:
+            raise ValueError(f"block size and device rate must be >= 1, got {block_size}, {device_rate}")
         self.sample_rate = int(device_rate)
         self.model_rate = model.sample_rate_in
         self.block_size = block_size

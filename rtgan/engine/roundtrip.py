@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -145,7 +146,10 @@ def measure_roundtrip(sample_rate: int, block_size: int = 256, processor: LivePr
             reported = sum(stream.latency) * sample_rate
             if on_start is not None:
                 on_start(stream)
+            deadline = time.monotonic() + 2.0 * total / sample_rate + 5.0
             while cursor[0] + block_size <= total:
+                if not stream.active or time.monotonic() > deadline:
+                    raise RuntimeError(f"the audio stream stopped after {cursor[0]} of {total} samples")
                 sd.sleep(50)
     except sd.PortAudioError as e:
         raise RuntimeError(f"audio device error: {e}; see 'rtgan devices'") from e
@@ -169,10 +173,15 @@ def jack_loopback(stream=None) -> None:
     """
     if not (shutil.which("jack_lsp") and shutil.which("jack_connect")):
         raise RuntimeError("jack_lsp/jack_connect not found (Debian: apt-get install jackd2)")
-    ports = subprocess.run(["jack_lsp"], capture_output=True, text=True, check=True).stdout.split()
+    listing = subprocess.run(["jack_lsp"], capture_output=True, text=True)
+    if listing.returncode:
+        raise RuntimeError(f"jack_lsp failed (is a JACK server running?): {listing.stderr.strip()}")
+    ports = listing.stdout.split()
     outs = sorted(p for p in ports if p.startswith("PortAudio") and ":out_" in p)
     ins = sorted(p for p in ports if p.startswith("PortAudio") and ":in_" in p)
     if not outs or not ins:
         raise RuntimeError(f"no PortAudio JACK ports to connect (ports: {ports})")
     for o, i in zip(outs, ins):
-        subprocess.run(["jack_connect", o, i], capture_output=True, text=True, check=True)
+        r = subprocess.run(["jack_connect", o, i], capture_output=True, text=True)
+        if r.returncode:
+            raise RuntimeError(f"jack_connect {o} {i} failed: {r.stderr.strip() or r.stdout.strip()}")

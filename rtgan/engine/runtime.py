@@ -1,8 +1,10 @@
-"""Runtimes that execute a generator's forward pass inside the streaming engine.
+"""Runtimes that execute a generator inside the streaming engine.
 
-On a small network the per-op overhead of eager PyTorch dominates a 256-sample block, so the
-engine runs a frozen TorchScript graph by default (traced once, constants folded, the same
-numbers as eager). ``eager`` stays available for models that cannot be traced.
+On a small network the per-op overhead of eager PyTorch dominates a 256-sample block.
+Overlap-save runs the forward pass as a frozen TorchScript graph (traced once, constants
+folded, the same numbers as eager); the stateful step (:class:`StepRunner`) runs in ONNX
+Runtime when it is installed, else as frozen TorchScript. ``eager`` stays available for
+models that cannot be traced.
 """
 from __future__ import annotations
 

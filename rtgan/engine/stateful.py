@@ -58,6 +58,7 @@ class StatefulStream:
 
     Raises:
         ValueError: block size < 1 or unknown runtime.
+        ImportError: ``runtime="onnxruntime"`` without onnxruntime installed.
     """
 
     def __init__(self, model: Generator, block_size: int, runtime: str | None = None,
@@ -89,7 +90,8 @@ class StatefulStream:
                    device: torch.device | str = "cpu") -> StatefulState:
         """Initial state: the model's silent state, an empty input FIFO, ``fifo_latency`` zeros of output.
 
-        Also compiles the step for every chunk length the stream will run, so no compilation
+        The engine runs float32 on the CPU; ``dtype`` and ``device`` are accepted for the
+        interface the other streams share and ignored. Also compiles the step for every chunk length the stream will run, so no compilation
         happens once blocks flow.
         """
         c = self.model.channels
@@ -124,6 +126,9 @@ class StatefulStream:
 
         Returns:
             ``(batch, channels, block_size)`` output delayed by :attr:`latency_samples`, new state.
+            With ONNX Runtime the model state lives in two buffers the runner alternates
+            between: a state is valid until a step is taken from its successor (stream
+            forward; to branch a stream, start from :meth:`init_state`).
 
         Raises:
             ValueError: on a block of the wrong size.
