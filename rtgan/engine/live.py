@@ -356,7 +356,10 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
     switch = sys.getswitchinterval()
     sys.setswitchinterval(1e-4)
 
+    callbacks = [0]
+
     def callback(indata, outdata, frames, time_info, flags):
+        callbacks[0] += 1
         processor.count_status(flags)
         if frames != processor.block_size:  # PortAudio promised fixed blocks; never garbage
             outdata[:] = 0.0
@@ -391,7 +394,7 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
     if status is not None:
         status("")
     st = processor.stats
-    return {"seconds": time.monotonic() - t_start, "blocks": st.blocks, "xruns": st.xruns,
+    return {"seconds": time.monotonic() - t_start, "blocks": callbacks[0], "xruns": st.xruns,
             "late_blocks": st.late_blocks, "nan_blocks": st.nan_blocks, "bad_input_blocks": st.bad_input_blocks,
             "startup_xruns": st.startup_xruns,
             "startup_late_blocks": st.startup_late_blocks, **processor.compute_summary(),
