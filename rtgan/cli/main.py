@@ -285,12 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-resume", action="store_true", help="start fresh even if run-dir has a checkpoint")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    def model_args(q, block_default=None):
+    def model_args(q, block_default=None, block_help="samples per block at the model rate"):
         q.add_argument("--model", default="sr-hifigan", help="registered model name (default sr-hifigan)")
         q.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
         if block_default is not None:
             q.add_argument("--block-size", type=int, default=block_default,
-                           help=f"samples per block at the model rate (default {block_default})")
+                           help=f"{block_help} (default {block_default})")
         q.add_argument("--runtime", choices=RUNTIMES,
                        help="how the model runs: stateful mode: onnxruntime (default when installed), "
                             "torchscript, eager; overlap-save: torchscript (default) or eager")
@@ -329,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
 
     lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)")
-    model_args(lv, 256)
+    model_args(lv, 256, "frames per audio callback at the device rate")
     lv.add_argument("--input-device", help="input device index or name substring (default: system default)")
     lv.add_argument("--output-device", help="output device index or name substring (default: system default)")
     lv.add_argument("--sample-rate", type=int, help="device sample rate in Hz (default: the model's)")
