@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from rtgan.models import registry
 
@@ -21,3 +22,18 @@ def random_model(name: str, preset: str = "tiny", seed: int = 0):
             if torch.count_nonzero(p) == 0:
                 p.normal_(0.0, 0.1)
     return m.eval()
+
+
+#: Block sizes every streaming test runs (1, a power of two, one past it, a typical block,
+#: one past a large power of two).
+BLOCK_SIZES = [1, 64, 65, 256, 4097]
+#: Every registered model at its tiny preset, plus the shipped live preset.
+CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")]
+
+
+def whole_file(model, x, pad=8192):
+    """Reference: one forward pass over the whole signal with ``pad`` zeros each side."""
+    t = x.shape[-1]
+    tail = pad + (-(t + 2 * pad) % model.total_stride)
+    with torch.no_grad():
+        return model(F.pad(x, (pad, tail)))[..., pad:pad + t]

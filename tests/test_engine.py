@@ -1,27 +1,12 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rtgan.engine import OverlapAdd, OverlapSave, offline, offline_ola, stream_signal
 from rtgan.models import registry
 
-from helpers import random_model
+from helpers import BLOCK_SIZES, CASES, random_model, whole_file
 from rtgan.models.base import Generator
 from rtgan.models.layers import Reach
-
-BLOCK_SIZES = [1, 64, 65, 256, 4097]
-
-
-def whole_file(model, x, pad):
-    """Reference: one forward pass over the whole file with ``pad`` zeros each side."""
-    s = model.total_stride
-    t = x.shape[-1]
-    tail = pad + (-(t + 2 * pad) % s)
-    with torch.no_grad():
-        return model(F.pad(x, (pad, tail)))[..., pad:pad + t]
-
-
-CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")]
 
 
 @pytest.mark.parametrize("name,preset", CASES)

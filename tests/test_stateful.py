@@ -11,19 +11,9 @@ from rtgan.engine import StatefulStream, make_stream, stream_signal
 from rtgan.models import registry
 from rtgan.models.layers import StateCursor
 
-from helpers import random_model
+from helpers import BLOCK_SIZES, CASES, random_model, whole_file
 
-BLOCK_SIZES = [1, 64, 65, 256, 4097]
-CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")]
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
-
-
-def whole_file(model, x, pad=8192):
-    """Reference: one forward pass over the whole signal with ``pad`` zeros each side."""
-    t = x.shape[-1]
-    tail = pad + (-(t + 2 * pad) % model.total_stride)
-    with torch.no_grad():
-        return model(F.pad(x, (pad, tail)))[..., pad:pad + t]
 
 
 def raw_stream(model, x, block):

@@ -328,10 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--random-weights", action="store_true", help="benchmark an untrained model of --preset")
     sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
 
+    def device_args(q):
+        for side in ("input", "output"):
+            q.add_argument(f"--{side}-device", help=f"{side} device index or name substring "
+                                                   "(default: system default; see 'rtgan devices')")
+
     lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)")
     model_args(lv, 256, "frames per audio callback at the device rate")
-    lv.add_argument("--input-device", help="input device index or name substring (default: system default)")
-    lv.add_argument("--output-device", help="output device index or name substring (default: system default)")
+    device_args(lv)
     lv.add_argument("--sample-rate", type=int, help="device sample rate in Hz (default: the model's)")
     lv.add_argument("--channels", type=int, default=1, help="audio channels, each processed (default 1)")
     lv.add_argument("--wet", type=float, default=1.0, help="mix: 0 = dry only, 1 = model only (default 1)")
@@ -348,8 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--sample-rate", type=int, default=48000, help="Hz (default 48000)")
     la.add_argument("--block-size", type=int, default=256, help="samples per callback (default 256)")
     la.add_argument("--impulses", type=int, default=8, help="clicks per measurement, 0.25 s apart (default 8)")
-    la.add_argument("--input-device", help="input device index or name substring")
-    la.add_argument("--output-device", help="output device index or name substring")
+    device_args(la)
     la.add_argument("--jack-loopback", action="store_true",
                     help="connect our JACK outputs to our inputs with jack_connect (no cable needed)")
     la.add_argument("--json", metavar="PATH", help="write the measurements as JSON here")

@@ -103,7 +103,7 @@ class StepRunner:
             self._compiled[(batch, samples)] = self._compile(batch, samples)
 
     def _compile(self, batch: int, samples: int) -> Callable:
-        from ..export.onnx import StepModule, export_step_onnx, step_io_names
+        from ..export.onnx import StepModule, export_step_onnx
         if self.runtime == "onnxruntime":
             import onnxruntime as ort
             opts = ort.SessionOptions()
