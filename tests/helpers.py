@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from rtgan.models import registry
+from rtgan.models.base import Generator
+from rtgan.models.layers import Reach
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -37,3 +39,24 @@ def whole_file(model, x, pad=8192):
     tail = pad + (-(t + 2 * pad) % model.total_stride)
     with torch.no_grad():
         return model(F.pad(x, (pad, tail)))[..., pad:pad + t]
+
+
+class Pointwise(Generator):
+    """Test generator base: sample-wise (stride 1, no receptive field beyond the sample, no
+    latency) at 48 kHz; subclasses define ``forward``."""
+
+    name = "pointwise"
+
+    def __init__(self):
+        super().__init__()
+        self.config = type("C", (), {"sample_rate": 48000})()
+
+    @property
+    def total_stride(self):
+        return 1
+
+    def reach(self):
+        return Reach()
+
+    def stream_forward(self, x, cur):
+        return self.forward(x), 0

@@ -14,37 +14,24 @@ from torch import nn
 from rtgan.checkpoint import save_generator
 from rtgan.cli.main import main
 from rtgan.engine import offline
-from rtgan.models.base import Generator
-from rtgan.models.layers import Reach
 
-from helpers import random_model
+from helpers import Pointwise, random_model
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("pedalboard") is None, reason="needs pedalboard")
 
 
-class Poisonable(Generator):
+class Poisonable(Pointwise):
     """Test generator: ``y = 0.5 x``, or all NaN while ``poison`` is set."""
 
     name = "poisonable"
 
     def __init__(self, poison=False):
         super().__init__()
-        self.config = type("C", (), {"sample_rate": 48000})()
         self.gain = nn.Parameter(torch.tensor(0.5))
         self.poison = poison
 
-    @property
-    def total_stride(self):
-        return 1
-
-    def reach(self):
-        return Reach()
-
     def forward(self, x):
         return torch.full_like(x, float("nan")) if self.poison else self.gain * x
-
-    def stream_forward(self, x, cur):
-        return self.forward(x), 0
 
 
 def run_blocks(proc, x, before_block=None):

@@ -203,7 +203,8 @@ def cmd_live(args) -> int:
     print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
           f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO {inner.stream.fifo_latency_samples}"
           f" + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
-    summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print)
+    summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
+                       lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency)
     print(summary_line(summary))
     if args.json:
         from ..fileio import atomic_write_text
@@ -342,6 +343,11 @@ def build_parser() -> argparse.ArgumentParser:
     lv.add_argument("--threads", type=int, default=1, help="compute threads (default 1)")
     lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")
+    lv.add_argument("--no-mlock", action="store_true",
+                    help="do not lock the process's memory in RAM while streaming (locked by default where permitted)")
+    lv.add_argument("--cpu-dma-latency", type=int, metavar="US",
+                    help="while streaming, ask the kernel (PM QoS, /dev/cpu_dma_latency) to wake idle CPUs within "
+                         "US microseconds; 0 keeps them polling: fewer late wake-ups, more power (needs permission)")
     lv.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
     lv.add_argument("-q", "--quiet", action="store_true", help="no status line")
 

@@ -17,6 +17,7 @@ times) are plain numbers written by the audio thread and read by the status line
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import sys
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.base import Generator
+from . import rt
 from .stateful import StatefulStream
 
 #: PortAudio callback flags that mean audio was lost or invented.
@@ -326,7 +328,8 @@ def pick_sample_rate(sd, input_device, output_device, channels: int, wanted: int
 
 
 def run_live(processor: LiveProcessor, input_device=None, output_device=None, duration: float | None = None,
-             status_interval: float = 0.25, status=print, on_start=None) -> dict:
+             status_interval: float = 0.25, status=print, on_start=None, lock_memory: bool = True,
+             wakeup_latency_us: int | None = None) -> dict:
     """Run ``processor`` on a PortAudio duplex stream until ``duration`` seconds or Ctrl-C.
 
     The processor is warmed up before the stream opens. The callback only copies, steps and
@@ -335,9 +338,13 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
 
     Args:
         on_start: called with the open ``sounddevice.Stream`` once it runs (e.g. to connect JACK ports).
+        lock_memory: lock the process's memory while streaming (see :func:`rt.locked_memory`).
+        wakeup_latency_us: hold this CPU wake-up latency request (µs, PM QoS) while
+            streaming (see :func:`rt.cpu_dma_latency`); None: no request.
 
     Returns:
-        A summary dict: seconds, blocks, xruns, late and NaN blocks, compute stats, latencies.
+        A summary dict: seconds, blocks, xruns, late and NaN blocks, compute stats, latencies,
+        and which OS requests were granted (``memory_locked``, ``wakeup_latency_us``).
 
     Raises:
         RuntimeError: PortAudio missing, or the device refuses the sample rate / channels.
@@ -367,11 +374,16 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
             return
         processor.process(indata, outdata)
 
-    t_start = time.monotonic()
+    granted = {}
     try:
-        with sd.Stream(samplerate=sr, blocksize=processor.block_size, channels=processor.channels,
-                       dtype="float32", device=(input_device, output_device), callback=callback,
-                       latency="low") as stream:
+        with contextlib.ExitStack() as stack:
+            locked = stack.enter_context(rt.locked_memory()) if lock_memory else False
+            held = stack.enter_context(rt.cpu_dma_latency(wakeup_latency_us))
+            granted = {"memory_locked": locked, "wakeup_latency_us": wakeup_latency_us if held else None}
+            stream = stack.enter_context(sd.Stream(
+                samplerate=sr, blocksize=processor.block_size, channels=processor.channels, dtype="float32",
+                device=(input_device, output_device), callback=callback, latency="low"))
+            t_start = time.monotonic()  # locking a large process's memory can take seconds
             device_latency = stream.latency
             if on_start is not None:
                 on_start(stream)
@@ -396,7 +408,7 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
     st = processor.stats
     return {"seconds": time.monotonic() - t_start, "blocks": callbacks[0], "xruns": st.xruns,
             "late_blocks": st.late_blocks, "nan_blocks": st.nan_blocks, "bad_input_blocks": st.bad_input_blocks,
-            "startup_xruns": st.startup_xruns,
+            "startup_xruns": st.startup_xruns, **granted,
             "startup_late_blocks": st.startup_late_blocks, **processor.compute_summary(),
             "latency_samples": processor.latency_samples, "latency_ms": processor.latency_ms,
             "stream_latency_samples": getattr(processor, "inner", processor).stream_latency_samples,
@@ -422,7 +434,9 @@ def summary_line(s: dict) -> str:
             f"xruns {s['xruns']}, late {s['late_blocks']}, NaN {s['nan_blocks']} (start-up: xruns "
             f"{s['startup_xruns']}, late {s['startup_late_blocks']}), compute median "
             f"{s['median_ms']:.3f} ms p99 {s['p99_ms']:.3f} ms max {s['max_ms']:.3f} ms (RTF {s['rtf']:.3f}), "
-            f"algorithmic latency {s['latency_samples']} samples = {s['latency_ms']:.2f} ms")
+            f"algorithmic latency {s['latency_samples']} samples = {s['latency_ms']:.2f} ms; memory "
+            f"{'locked' if s.get('memory_locked') else 'not locked'}, CPU wake-up latency request "
+            + (f"{s['wakeup_latency_us']} us" if s.get("wakeup_latency_us") is not None else "none"))
 
 
 class ResamplingProcessor:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..models.base import Generator
+from .blockstream import BlockStream
 
 
 def _run_frames(model: Generator, frames: torch.Tensor) -> torch.Tensor:
@@ -53,7 +54,7 @@ class OLAState:
     tail: torch.Tensor  # (batch, 1, hop)
 
 
-class OverlapAdd:
+class OverlapAdd(BlockStream):
     """Stream a generator by 50 % Hann overlap-add with ``hop = block_size``.
 
     Attributes:
@@ -67,7 +68,6 @@ class OverlapAdd:
         self.block_size = block_size
         self.latency_samples = block_size
         self.window = torch.hann_window(2 * block_size, periodic=True)
-        self.state: OLAState | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -88,12 +88,3 @@ class OverlapAdd:
         y = _run_frames(self.model, frame) * self.window.to(dtype=block.dtype, device=block.device)
         out = state.tail + y[..., : self.block_size]
         return out, OLAState(block, y[..., self.block_size:])
-
-    def reset(self, batch: int = 1) -> None:
-        self.state = self.init_state(batch)
-
-    def process(self, block: torch.Tensor) -> torch.Tensor:
-        if self.state is None or self.state.previous.shape[0] != block.shape[0]:
-            self.reset(block.shape[0])
-        out, self.state = self.step(block, self.state)
-        return out

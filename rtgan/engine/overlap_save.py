@@ -21,6 +21,7 @@ import torch
 
 from ..models.base import Generator
 from .runtime import compile_forward
+from .blockstream import BlockStream
 
 
 def _ceil_to(n: int, s: int) -> int:
@@ -66,7 +67,7 @@ class OverlapSaveState:
     pending: torch.Tensor
 
 
-class OverlapSave:
+class OverlapSave(BlockStream):
     """Stream a generator over fixed-size blocks by overlap-save.
 
     Args:
@@ -89,7 +90,6 @@ class OverlapSave:
         self.latency_samples = self.right + self.stride - math.gcd(block_size, self.stride)
         self.runtime = runtime
         self._forward = compile_forward(self.model, runtime, self.samples_per_call)
-        self.state: OverlapSaveState | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -132,14 +132,3 @@ class OverlapSave:
             history = history[..., n:]
         out = pending[..., : self.block_size]
         return out, OverlapSaveState(history, pending[..., self.block_size:])
-
-    def reset(self, batch: int = 1) -> None:
-        """Restore the initial state (silence before the first block)."""
-        self.state = self.init_state(batch)
-
-    def process(self, block: torch.Tensor) -> torch.Tensor:
-        """Stateful convenience around :meth:`step` keeping the state on the object."""
-        if self.state is None or self.state.history.shape[0] != block.shape[0]:
-            self.reset(block.shape[0])
-        out, self.state = self.step(block, self.state)
-        return out

@@ -24,6 +24,7 @@ import torch
 
 from ..models.base import Generator
 from .runtime import StepRunner, default_step_runtime
+from .blockstream import BlockStream
 
 
 @dataclass
@@ -41,7 +42,7 @@ class StatefulState:
     pending: np.ndarray
 
 
-class StatefulStream:
+class StatefulStream(BlockStream):
     """Stream a generator block by block through its stateful step.
 
     Args:
@@ -73,7 +74,6 @@ class StatefulStream:
         self.fifo_latency_samples = self.granule - math.gcd(block_size, self.granule)
         self.model_latency_samples = model.latency_samples
         self.latency_samples = self.model_latency_samples + self.fifo_latency_samples
-        self.state: StatefulState | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -135,14 +135,3 @@ class StatefulStream:
         """
         out, state = self.step_numpy(block.detach().cpu().numpy(), state)
         return torch.from_numpy(out), state
-
-    def reset(self, batch: int = 1) -> None:
-        """Restore the initial state (silence before the first block)."""
-        self.state = self.init_state(batch)
-
-    def process(self, block: torch.Tensor) -> torch.Tensor:
-        """Stateful convenience around :meth:`step` keeping the state on the object."""
-        if self.state is None or self.state.waiting.shape[0] != block.shape[0]:
-            self.reset(block.shape[0])
-        out, self.state = self.step(block, self.state)
-        return out

@@ -1,0 +1,61 @@
+"""OS requests of a live stream: locked memory and the PM QoS CPU wake-up latency request."""
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtgan.engine.rt import cpu_dma_latency
+
+RT_PY = Path(__file__).resolve().parents[1] / "rtgan" / "engine" / "rt.py"
+
+
+def test_wakeup_request_writes_a_32_bit_value_and_ends_on_exit(tmp_path):
+    # the kernel's interface takes a binary s32 in microseconds and drops the request on close
+    f = tmp_path / "cpu_dma_latency"
+    f.write_bytes(b"")
+    with cpu_dma_latency(0, path=str(f)) as held:
+        assert held is True
+        assert f.read_bytes() == struct.pack("=i", 0)
+    fds = set(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    with cpu_dma_latency(125, path=str(f)) as held:
+        assert held and f.read_bytes() == struct.pack("=i", 125)
+    if fds is not None:  # nothing left open: the request is withdrawn
+        assert set(os.listdir("/proc/self/fd")) == fds
+
+
+def test_wakeup_request_refused_or_not_asked(tmp_path):
+    missing = tmp_path / "no" / "such" / "file"
+    with cpu_dma_latency(0, path=str(missing)) as held:
+        assert held is False
+    with cpu_dma_latency(None, path=str(missing)) as held:
+        assert held is False
+    assert not missing.exists()
+    with pytest.raises(ValueError, match=">= 0"):
+        with cpu_dma_latency(-1, path=str(missing)):
+            pass
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+def test_locked_memory_locks_and_unlocks():
+    # in a small child process (locking a process with torch loaded pages in all of it):
+    # VmLck in /proc/self/status is the kernel's count of locked memory
+    code = f"""
+import importlib.util
+spec = importlib.util.spec_from_file_location("rt", {str(RT_PY)!r})
+rt = importlib.util.module_from_spec(spec); spec.loader.exec_module(rt)
+def vmlck():
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmLck")).split()[1])
+with rt.locked_memory() as locked:
+    inside = vmlck()
+print(locked, inside, vmlck())
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    locked, inside, after = out[0] == "True", int(out[1]), int(out[2])
+    if locked:
+        assert inside > 0
+    else:  # refused (no permission, or over RLIMIT_MEMLOCK): nothing was locked
+        assert inside == 0
+    assert after == 0
