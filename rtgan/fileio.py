@@ -20,7 +20,9 @@ def atomic_write(path: str | Path, writer: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         writer(tmp)
-        os.chmod(tmp, 0o644)
+        umask = os.umask(0)  # mkstemp creates the file 0600: give it the usual mode for a new file
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from typing import Iterable, Optional, Union
 
 import numpy as np
 import soundfile as sf
 from scipy import signal
+
+from ..fileio import atomic_write
 
 __all__ = ["AudioError", "read_audio", "write_audio", "resample"]
 
@@ -162,28 +163,13 @@ def write_audio(
     if not sf.check_format(fmt, subtype):
         raise AudioError(f"{name}: subtype {subtype!r} is not valid for format {fmt}")
 
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{os.path.basename(name)}.", suffix=".tmp", dir=directory
-    )
-    os.close(fd)
+    data = np.ascontiguousarray(arr.T.astype(np.float32, copy=False))
     try:
-        data = np.ascontiguousarray(arr.T.astype(np.float32, copy=False))
-        sf.write(tmp, data, int(sample_rate), subtype=subtype, format=fmt)
-        # mkstemp creates the file with mode 0600; give it ordinary permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, name)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, (sf.SoundFileError, RuntimeError, OSError, ValueError)) and not isinstance(
-            exc, AudioError
-        ):
-            raise AudioError(f"{name}: cannot write audio ({exc})") from exc
-        raise
+        atomic_write(name, lambda tmp: sf.write(tmp, data, int(sample_rate), subtype=subtype, format=fmt))
+    except (sf.SoundFileError, RuntimeError, OSError, ValueError) as exc:
+        if isinstance(exc, AudioError):
+            raise
+        raise AudioError(f"{name}: cannot write audio ({exc})") from exc
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
