@@ -53,8 +53,9 @@ from urllib.parse import unquote
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import firwin, kaiserord, resample_poly, welch
+from scipy.signal import welch
 
+from ..audio.io import RESAMPLE_PASSBAND, RESAMPLE_STOPBAND_DB, resample
 from .sources import OPT_IN_SOURCES, SOURCES, Source, get_source
 
 __all__ = [
@@ -85,10 +86,6 @@ BANDWIDTH_REL_DB: float = 60.0
 BANDWIDTH_FLOOR_DB: float = -130.0
 #: ``energy_bandwidth_hz``: fraction of the spectral energy below it.
 BANDWIDTH_ENERGY_FRACTION: float = 0.999
-#: Resampling filter (see :func:`resample`): passband edge as a fraction of the
-#: lower Nyquist frequency, and stopband attenuation (dB) reached *at* it.
-RESAMPLE_PASSBAND: float = 0.9
-RESAMPLE_STOPBAND_DB: float = 90.0
 #: Shortest file kept as a single (one-shot) clip, seconds.
 MIN_ONESHOT_SECONDS: float = 0.5
 #: Shortest trailing remainder kept as a final clip, seconds.
@@ -429,41 +426,6 @@ def _load_mono(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int, 
     return mono, int(sr), int(x.shape[1])
 
 
-@functools.lru_cache(maxsize=32)
-def _resample_filter(up: int, down: int) -> np.ndarray:
-    max_rate = max(up, down)
-    width = (1.0 - RESAMPLE_PASSBAND) / max_rate          # relative to the upsampled Nyquist
-    numtaps, beta = kaiserord(RESAMPLE_STOPBAND_DB, width)
-    numtaps |= 1                                           # odd: zero-phase, centred
-    cutoff = (1.0 + RESAMPLE_PASSBAND) / 2.0 / max_rate    # -6 dB point mid-transition
-    return firwin(numtaps, cutoff, window=("kaiser", beta))
-
-
-def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a 1-D signal from ``sr_in`` to ``sr_out`` Hz (polyphase, no delay).
-
-    :func:`scipy.signal.resample_poly` with ``up/down = sr_out/sr_in`` reduced
-    by their gcd, and a Kaiser-window low-pass FIR whose transition band lies
-    *below* the lower of the two Nyquist frequencies: flat to 90% of it
-    (``RESAMPLE_PASSBAND``) and -90 dB at it (``RESAMPLE_STOPBAND_DB``).
-    So upsampled material has no images above its original band and
-    downsampled material no aliases (``resample_poly``'s default filter puts
-    the cutoff at Nyquist: images/aliases at -6 dB there, ~-55 dB beyond).
-
-    Args:
-        x: float array, shape (num_samples,).
-        sr_in, sr_out: sample rates in Hz (positive integers).
-
-    Returns:
-        float64 array, shape (ceil(num_samples * sr_out / sr_in),).
-    """
-    if sr_in == sr_out:
-        return np.asarray(x, dtype=np.float64)
-    g = math.gcd(sr_in, sr_out)
-    up, down = sr_out // g, sr_in // g
-    return resample_poly(np.asarray(x, dtype=np.float64), up, down, window=_resample_filter(up, down))
-
-
 def _flac_complete(path: Path, num_samples: int, sample_rate: int) -> bool:
     try:
         i = sf.info(str(path))
@@ -513,7 +475,7 @@ def _process_file(task: _Task) -> dict:
                         f"{type(e).__name__}: {e}")
         status = "skipped"
     else:
-        y = resample(mono, sr_in, task.sample_rate)
+        y = resample(mono, sr_in, task.sample_rate)  # float64 in, float64 out
         y = np.clip(y, -1.0, 32767.0 / 32768.0).astype(np.float32)
         bounds = _clip_bounds(y.shape[0], task.sample_rate, task.clip_seconds)
         if task.max_clips is not None:
