@@ -139,6 +139,34 @@ def test_late_blocks_fall_back_to_dry():
     assert np.allclose(y[ramp + d:], x[ramp:len(x) - d], atol=1e-6)
 
 
+@pytest.mark.parametrize("limiter", [False, True])
+def test_callback_creates_no_block_sized_array(limiter):
+    """The audio callback's processing works in preallocated buffers: over 20 blocks of 4096
+    samples x 2 channels (32 KiB each), the peak of memory traced by tracemalloc (which sees
+    every numpy array) stays under a quarter block, plus one block for pedalboard's limiter,
+    which returns a new array."""
+    import tracemalloc
+    from rtgan.engine.live import LiveProcessor
+    n, ch = 4096, 2
+    proc = LiveProcessor(random_model("sr-hifigan", "tiny"), n, channels=ch, runtime="onnxruntime", limiter=limiter)
+    x = (0.1 * np.random.default_rng(0).standard_normal((n, ch))).astype(np.float32)
+    out = np.zeros_like(x)
+    tracemalloc.start()
+    try:
+        for _ in range(50):  # numpy's and ONNX Runtime's small caches fill up first
+            proc.process(x, out)
+        tracemalloc.reset_peak()
+        start = tracemalloc.get_traced_memory()[0]
+        for _ in range(20):
+            proc.process(x, out)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    block_bytes = n * ch * 4
+    assert peak < block_bytes // 4 + (block_bytes if limiter else 0), peak
+    assert np.isfinite(out).all() and np.abs(out).max() > 0
+
+
 def test_processor_refuses_bad_settings():
     m = random_model("sr-hifigan", "tiny")
     with pytest.raises(ValueError):

@@ -82,9 +82,9 @@ def test_fifo_adds_less_than_one_granule(block):
         def __getattr__(self, name):
             return getattr(self.inner, name)
 
-        def __call__(self, x, state):
+        def __call__(self, x, state, out=None):
             seen.add(x.shape[-1])
-            return self.inner(x, state)
+            return self.inner(x, state, out)
 
     s.runner = Spy(s.runner)
     x = 0.3 * torch.randn(1, 1, 40 * g + (g + 2) * block)  # g + 2 blocks visit every FIFO phase
@@ -161,6 +161,22 @@ def test_compiled_runtimes_stream_like_offline(runtime, block):
     x = 0.3 * torch.randn(2, 1, 2000)
     y = stream_signal(StatefulStream(m, block, runtime=runtime), x)
     assert (y - whole_file(m, x)).abs().max().item() <= 1e-4
+
+
+@pytest.mark.parametrize("runtime", ["eager", "torchscript"] + (["onnxruntime"] if HAS_ORT else []))
+@pytest.mark.parametrize("block", [64, 65])
+def test_step_into_a_given_buffer_matches_the_plain_step(runtime, block):
+    # the audio callback passes its own output buffer; the samples must be the same
+    m = random_model("sr-hifigan", "tiny")
+    x = (0.3 * np.random.default_rng(1).standard_normal((1, 1, 6 * block))).astype(np.float32)
+    plain, into = StatefulStream(m, block, runtime=runtime), StatefulStream(m, block, runtime=runtime)
+    sp, si = plain.init_state(1), into.init_state(1)
+    buf = np.full((1, 1, block), np.nan, np.float32)
+    for i in range(0, x.shape[-1], block):
+        yp, sp = plain.step_numpy(x[..., i:i + block], sp)
+        yi, si = into.step_numpy(x[..., i:i + block], si, out=buf)
+        assert yi is buf
+        np.testing.assert_array_equal(yp, buf)
 
 
 def test_stateful_is_the_default_mode():

@@ -141,6 +141,15 @@ class LiveProcessor:
         d = self.stream_latency_samples
         self._dry = np.zeros((channels, d + block_size), np.float32)  # dry delay line
         self._x = np.zeros((channels, 1, block_size), np.float32)
+        # scratch buffers: the callback writes into these instead of allocating arrays
+        self._y = np.zeros((channels, 1, block_size), np.float32)  # wet
+        self._mix = np.zeros((channels, block_size), np.float32)
+        self._dry_block = np.zeros((channels, block_size), np.float32)  # contiguous: numpy ufuncs
+        # allocate a buffer for strided operands such as a slice of the delay line
+        self._g = np.zeros((channels, block_size), np.float32)  # per-sample wet gain of a ramp
+        self._ok = np.zeros((channels, block_size), bool)  # finiteness of the wet block
+        self._io = np.zeros((block_size, channels), np.float32)  # |in| and |out| for the peaks
+        self._io_ok = np.zeros((block_size, channels), bool)  # finiteness of the input block
         self.limiter = None
         self.limiter_latency_samples = 0
         if limiter:
@@ -186,20 +195,26 @@ class LiveProcessor:
                 self.stats.xruns += 1
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
-        """Process one ``(block_size, channels)`` float32 block from ``indata`` into ``outdata``."""
+        """Process one ``(block_size, channels)`` float32 block from ``indata`` into ``outdata``.
+
+        Every array it works on is preallocated: with ONNX Runtime and whole-granule blocks
+        the only array created per block is the limiter's output (pedalboard returns a new
+        one); otherwise only small Python objects (the state tuple, counters) are.
+        """
         t0 = time.perf_counter()
         n = self.block_size
-        if not np.isfinite(indata).all():  # a broken input never reaches the model or the output
+        if not np.isfinite(indata, out=self._io_ok).all():  # a broken input never reaches the model or the output
             indata = np.nan_to_num(indata, nan=0.0, posinf=0.0, neginf=0.0)
             self.stats.bad_input_blocks += 1
         self._x[:, 0, :] = indata.T
-        wet, state = self.stream.step_numpy(self._x, self.state)
-        wet = wet[:, 0, :]
+        _, state = self.stream.step_numpy(self._x, self.state, out=self._y)
+        wet = self._y[:, 0, :]
         d = self.stream_latency_samples
         self._dry[:, d:] = indata.T
-        dry = self._dry[:, :n]
+        dry = self._dry_block
+        np.copyto(dry, self._dry[:, :n])
         elapsed = time.perf_counter() - t0
-        finite = bool(np.isfinite(wet).all())
+        finite = bool(np.isfinite(wet, out=self._ok).all())
         late = elapsed > self.deadline_s
         st = self.stats
         if finite:
@@ -216,25 +231,33 @@ class LiveProcessor:
             self._fading_out = True
         elif self._fading_out and self._gain.max() <= 0.0:
             self._fading_out = False  # the fade to dry is complete: the wet may come back now
-        if good and not self._fading_out and self._gain.min() >= 1.0:
-            mix = dry + self.wet * (wet - dry)
+        mix, g = self._mix, self._g
+        if good and not self._fading_out and self._gain.min() >= 1.0:  # mix = dry + wet_mix * (wet - dry)
+            np.subtract(wet, dry, out=mix)
             self._hold[:] = wet[:, -1]
         elif good and not self._fading_out:  # recovering: ramp the wet back in from dry
-            g = np.minimum(1.0, self._gain[:, None] + self._ramp[None, :])
-            mix = dry + self.wet * g * (wet - dry)
+            np.add(self._gain[:, None], self._ramp[None, :], out=g)
+            np.minimum(g, 1.0, out=g)
+            np.subtract(wet, dry, out=mix)
+            mix *= g
             self._gain[:] = g[:, -1]
             self._hold[:] = wet[:, -1]
         else:  # fall back to dry from the last good wet sample, held and faded out; a good
             # block arriving mid-fade finishes the fade first (no jump from hold to wet)
-            g = np.maximum(0.0, self._gain[:, None] - self._ramp[None, :])
-            mix = dry + self.wet * g * (self._hold[:, None] - dry)
+            np.subtract(self._gain[:, None], self._ramp[None, :], out=g)
+            np.maximum(g, 0.0, out=g)
+            np.subtract(self._hold[:, None], dry, out=mix)
+            mix *= g
             self._gain[:] = g[:, -1]
+        mix *= self.wet
+        mix += dry
         if self.limiter is not None:
-            mix = self.limiter.process(np.ascontiguousarray(mix, dtype=np.float32), self.sample_rate, reset=False)
-        np.clip(mix.T, -1.0, 1.0, out=outdata)
+            mix = self.limiter.process(mix, self.sample_rate, reset=False)
+        np.clip(mix, -1.0, 1.0, out=mix)  # (clipping straight into the transposed outdata would
+        outdata[:] = mix.T                  # make numpy allocate a buffer)
         self._dry[:, :d] = self._dry[:, n:]
-        st.in_peak = max(st.in_peak, float(np.abs(indata).max()))
-        st.out_peak = max(st.out_peak, float(np.abs(outdata).max()))
+        st.in_peak = max(st.in_peak, float(np.abs(indata, out=self._io).max()))
+        st.out_peak = max(st.out_peak, float(np.abs(outdata, out=self._io).max()))
         self.compute_ms[st.blocks % len(self.compute_ms)] = 1000.0 * (time.perf_counter() - t0)
         st.blocks += 1
 

@@ -130,24 +130,37 @@ class StepRunner:
         return state
 
     @torch.no_grad()
-    def __call__(self, x: np.ndarray, state):
+    def __call__(self, x: np.ndarray, state, out: np.ndarray | None = None):
         """Process ``x`` of shape ``(batch, channels, n)``, ``n`` a multiple of the granule.
 
+        Args:
+            out: a float32 array shaped like ``x`` to write the output into; with ONNX
+                Runtime the step then allocates no array (the audio callback's path).
+
         Returns:
-            ``(y, new_state)`` with ``y`` a float32 array of the same shape as ``x``.
+            ``(y, new_state)`` with ``y`` a float32 array of the same shape as ``x`` (``out``
+            when given).
         """
         if self.runtime == "eager":
             y, new = self.model.step(torch.from_numpy(x), state)
-            return y.numpy(), new
+            return _into(y.numpy(), out), new
         key = (x.shape[0], x.shape[-1])
         fn = self._compiled.get(key)
         if fn is None:
             self.prepare(*key)
             fn = self._compiled[key]
         if self.runtime == "onnxruntime":
-            return fn(x, state)
-        out = fn(torch.from_numpy(x), *state)
-        return out[0].numpy(), tuple(out[1:])
+            return fn(x, state, out)
+        res = fn(torch.from_numpy(x), *state)
+        return _into(res[0].numpy(), out), tuple(res[1:])
+
+
+def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``y``, copied into ``out`` when one is given."""
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
 
 
 class _BoundStep:
@@ -179,7 +192,7 @@ class _BoundStep:
                 b.bind_output(name, "cpu", 0, np.float32, a.shape, a.ctypes.data)
             self.bindings.append(b)
 
-    def __call__(self, x: np.ndarray, state) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    def __call__(self, x: np.ndarray, state, out: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
         if state is self.sets[0]:
             k = 0
         elif state is self.sets[1]:
@@ -190,4 +203,4 @@ class _BoundStep:
                 np.copyto(dst, src)
         np.copyto(self.x, x)
         self.session.run_with_iobinding(self.bindings[k])
-        return self.y.copy(), self.sets[1 - k]
+        return _into(self.y, out) if out is not None else self.y.copy(), self.sets[1 - k]

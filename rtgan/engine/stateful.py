@@ -100,13 +100,20 @@ class StatefulStream(BlockStream):
         return StatefulState(self.runner.init_state(batch), np.zeros((batch, c, 0), np.float32),
                              np.zeros((batch, c, self.fifo_latency_samples), np.float32))
 
-    def step_numpy(self, block: np.ndarray, state: StatefulState) -> tuple[np.ndarray, StatefulState]:
-        """:meth:`step` on a float32 array ``(batch, channels, block_size)``."""
+    def step_numpy(self, block: np.ndarray, state: StatefulState,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, StatefulState]:
+        """:meth:`step` on a float32 array ``(batch, channels, block_size)``.
+
+        Args:
+            out: a float32 array shaped like ``block`` to write the output into. When the
+                block is whole granules and the runtime is ONNX Runtime, the step then
+                allocates no array (what the audio callback needs).
+        """
         if block.shape[-1] != self.block_size:
             raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
         if not state.waiting.shape[-1] and not state.pending.shape[-1] and self.block_size % self.granule == 0:
             # whole granules and nothing buffered: the block goes straight through
-            y, model_state = self.runner(np.ascontiguousarray(block, dtype=np.float32), state.model)
+            y, model_state = self.runner(np.ascontiguousarray(block, dtype=np.float32), state.model, out)
             return y, StatefulState(model_state, state.waiting, state.pending)
         x = np.concatenate([state.waiting, block.astype(np.float32, copy=False)], axis=-1)
         n = x.shape[-1] // self.granule * self.granule
@@ -114,8 +121,11 @@ class StatefulStream(BlockStream):
         if n:
             y, model_state = self.runner(np.ascontiguousarray(x[..., :n]), model_state)
             pending = np.concatenate([pending, y], axis=-1)
-        out = pending[..., : self.block_size]
-        return out, StatefulState(model_state, x[..., n:], pending[..., self.block_size:])
+        y = pending[..., : self.block_size]
+        if out is not None:
+            np.copyto(out, y)
+            y = out
+        return y, StatefulState(model_state, x[..., n:], pending[..., self.block_size:])
 
     def step(self, block: torch.Tensor, state: StatefulState) -> tuple[torch.Tensor, StatefulState]:
         """Process one block.
