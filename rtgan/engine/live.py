@@ -144,8 +144,9 @@ class LiveProcessor:
         # scratch buffers: the callback writes into these instead of allocating arrays
         self._y = np.zeros((channels, 1, block_size), np.float32)  # wet
         self._mix = np.zeros((channels, block_size), np.float32)
-        self._dry_block = np.zeros((channels, block_size), np.float32)  # contiguous: numpy ufuncs
-        # allocate a buffer for strided operands such as a slice of the delay line
+        # the dry block, contiguous: numpy ufuncs allocate a buffer for a strided operand
+        # such as a slice of the delay line
+        self._dry_block = np.zeros((channels, block_size), np.float32)
         self._g = np.zeros((channels, block_size), np.float32)  # per-sample wet gain of a ramp
         self._ok = np.zeros((channels, block_size), bool)  # finiteness of the wet block
         self._io = np.zeros((block_size, channels), np.float32)  # |in| and |out| for the peaks
@@ -397,7 +398,6 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
             return
         processor.process(indata, outdata)
 
-    granted = {}
     try:
         with contextlib.ExitStack() as stack:
             locked = stack.enter_context(rt.locked_memory()) if lock_memory else False

@@ -143,7 +143,7 @@ class StepRunner:
         """
         if self.runtime == "eager":
             y, new = self.model.step(torch.from_numpy(x), state)
-            return _into(y.numpy(), out), new
+            return copy_into(y.numpy(), out), new
         key = (x.shape[0], x.shape[-1])
         fn = self._compiled.get(key)
         if fn is None:
@@ -152,11 +152,11 @@ class StepRunner:
         if self.runtime == "onnxruntime":
             return fn(x, state, out)
         res = fn(torch.from_numpy(x), *state)
-        return _into(res[0].numpy(), out), tuple(res[1:])
+        return copy_into(res[0].numpy(), out), tuple(res[1:])
 
 
-def _into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """``y``, copied into ``out`` when one is given."""
+def copy_into(y: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``y``, or ``out`` with ``y`` copied into it when one is given (same shape)."""
     if out is None:
         return y
     np.copyto(out, y)
@@ -203,4 +203,4 @@ class _BoundStep:
                 np.copyto(dst, src)
         np.copyto(self.x, x)
         self.session.run_with_iobinding(self.bindings[k])
-        return _into(self.y, out) if out is not None else self.y.copy(), self.sets[1 - k]
+        return self.y.copy() if out is None else copy_into(self.y, out), self.sets[1 - k]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..models.base import Generator
-from .runtime import StepRunner, default_step_runtime
+from .runtime import StepRunner, copy_into, default_step_runtime
 from .blockstream import BlockStream
 
 
@@ -91,8 +91,8 @@ class StatefulStream(BlockStream):
         """Initial state: the model's silent state, an empty input FIFO, ``fifo_latency`` zeros of output.
 
         The engine runs float32 on the CPU; ``dtype`` and ``device`` are accepted for the
-        interface the other streams share and ignored. Also compiles the step for every chunk length the stream will run, so no compilation
-        happens once blocks flow.
+        interface the other streams share and ignored. Also compiles the step for every chunk
+        length the stream will run, so no compilation happens once blocks flow.
         """
         c = self.model.channels
         for n in self.chunk_sizes():
@@ -121,11 +121,8 @@ class StatefulStream(BlockStream):
         if n:
             y, model_state = self.runner(np.ascontiguousarray(x[..., :n]), model_state)
             pending = np.concatenate([pending, y], axis=-1)
-        y = pending[..., : self.block_size]
-        if out is not None:
-            np.copyto(out, y)
-            y = out
-        return y, StatefulState(model_state, x[..., n:], pending[..., self.block_size:])
+        return (copy_into(pending[..., : self.block_size], out),
+                StatefulState(model_state, x[..., n:], pending[..., self.block_size:]))
 
     def step(self, block: torch.Tensor, state: StatefulState) -> tuple[torch.Tensor, StatefulState]:
         """Process one block.
