@@ -33,6 +33,9 @@ __all__ = [
     "time_mse",
     "spectral_flatness",
     "spectral_flatness_loss",
+    "multi_resolution_stft_loss",
+    "mel_l1_loss",
+    "STFT_RESOLUTIONS",
     "LossWeights",
     "generator_loss",
 ]
@@ -286,12 +289,83 @@ def spectral_flatness_loss(y_hat: Tensor, y: Tensor, **stft_kwargs) -> Tensor:
     return torch.mean((spectral_flatness(y_hat, **stft_kwargs) - spectral_flatness(y, **stft_kwargs)) ** 2)
 
 
+#: ``(n_fft, hop_length, win_length)`` of the multi-resolution STFT loss at 48 kHz: the
+#: three resolutions of Yamamoto et al. (2020) at 24 kHz, windows and hops doubled.
+STFT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 100, 480), (2048, 240, 1200), (4096, 480, 2400))
+
+#: Magnitude floor of the log-magnitude terms (Parallel WaveGAN clamps at 1e-7).
+_MAG_FLOOR = 1e-7
+
+
+def multi_resolution_stft_loss(
+    y_hat: Tensor, y: Tensor, resolutions: Sequence[tuple[int, int, int]] = STFT_RESOLUTIONS
+) -> tuple[Tensor, Tensor]:
+    """Multi-resolution STFT loss of Parallel WaveGAN (Yamamoto, Song & Kim 2020, eqs. 1-4).
+
+    For each resolution ``m`` (FFT size, hop, Hann window length) with magnitudes
+    ``S = |STFT(y)|`` and ``S_hat = |STFT(y_hat)|`` (:func:`rtgan.dsp.stft_magnitude`):
+
+    * spectral convergence (eq. 2): ``L_sc = ||S - S_hat||_F / ||S||_F``;
+    * log STFT magnitude (eq. 3): ``L_mag = mean |log S - log S_hat|`` (natural log, L1 over
+      every bin and frame);
+
+    and (eq. 4) ``L_mr = 1/M sum_m (L_sc + L_mag)``. Returned as the two averages
+    ``(1/M sum L_sc, 1/M sum L_mag)`` so they can be logged apart; their sum is ``L_mr``.
+    Both are level-invariant, so the quiet band above 8 kHz weighs as much per bin as the loud
+    band below it (a time-domain MSE lets it stay dull). Magnitudes are floored at 1e-7.
+
+    Args:
+        y_hat: generated waveform ``(batch, samples)`` or ``(batch, 1, samples)``.
+        y: target of the same shape.
+        resolutions: ``(n_fft, hop_length, win_length)`` triples in samples.
+
+    Returns:
+        ``(L_sc, L_mag)``, scalar tensors (dimensionless).
+
+    Raises:
+        ValueError: shapes differ, or no resolution.
+    """
+    _check_pair(y_hat, y)
+    if not resolutions:
+        raise ValueError("need at least one STFT resolution")
+    from .dsp import stft_magnitude
+
+    y_hat, y = _as_batch_waveform(y_hat, "y_hat"), _as_batch_waveform(y, "y")
+    sc = mag = y.new_zeros(())
+    for n_fft, hop, win in resolutions:
+        s_hat = stft_magnitude(y_hat, n_fft, hop, win, floor=_MAG_FLOOR)
+        s = stft_magnitude(y, n_fft, hop, win, floor=_MAG_FLOOR)
+        sc = sc + torch.linalg.vector_norm(s - s_hat) / torch.linalg.vector_norm(s)
+        mag = mag + torch.mean(torch.abs(torch.log(s) - torch.log(s_hat)))
+    return sc / len(resolutions), mag / len(resolutions)
+
+
+def mel_l1_loss(y_hat: Tensor, y: Tensor, sample_rate: int = 48000, n_fft: int = 2048, hop_length: int = 480,
+                n_mels: int = 128) -> Tensor:
+    """Mel-spectrogram loss of HiFi-GAN (Kong et al. 2020, eq. 3).
+
+    ``L_mel = mean |log M(y) - log M(y_hat)|``: L1 between natural-log mel magnitude
+    spectrograms (:func:`rtgan.dsp.log_mel`, floor 1e-5, Slaney filters over 0 to Nyquist).
+    HiFi-GAN uses n_fft 1024, hop 256, 80 bands at 22.05 kHz; the defaults here keep its
+    ~21 ms frames at 48 kHz with 128 bands.
+
+    Raises:
+        ValueError: shapes differ.
+    """
+    _check_pair(y_hat, y)
+    from .dsp import log_mel
+
+    kw = dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
+    return torch.mean(torch.abs(log_mel(_as_batch_waveform(y, "y"), **kw) - log_mel(_as_batch_waveform(y_hat, "y_hat"), **kw)))
+
+
 @dataclass(frozen=True)
 class LossWeights:
     """Weights of the generator loss terms (Coldenhoff & Ren 2021 Sec. V).
 
     Defaults are the paper's best run, ``lambda_adv = lambda_flat = 1e-3``
-    (Sec. VII-C), with ``L_time`` at weight 1 and no feature matching.
+    (Sec. VII-C), with ``L_time`` at weight 1 and no feature matching, multi-resolution
+    STFT or mel term (the ``paper`` recipe of :mod:`rtgan.training.config`).
 
     Attributes:
         adv: ``lambda_adv`` for the LSGAN generator loss.
@@ -299,6 +373,9 @@ class LossWeights:
         time: weight of the time-domain MSE (1 in the paper).
         feature_matching: weight of the HiFi-GAN feature-matching loss
             (HiFi-GAN uses 2; not used by Coldenhoff & Ren).
+        stft: weight of the multi-resolution STFT loss ``L_sc + L_mag``
+            (:func:`multi_resolution_stft_loss`; Yamamoto et al. 2020).
+        mel: weight of the mel L1 loss (:func:`mel_l1_loss`; HiFi-GAN uses 45).
 
     Raises:
         ValueError: a weight is negative or not finite.
@@ -308,6 +385,8 @@ class LossWeights:
     flat: float = 1e-3
     time: float = 1.0
     feature_matching: float = 0.0
+    stft: float = 0.0
+    mel: float = 0.0
 
     def __post_init__(self) -> None:
         for key, value in asdict(self).items():
@@ -327,9 +406,10 @@ def generator_loss(
     """Total generator loss of Coldenhoff & Ren (2021) Sec. V.
 
     ``L = adv * L_adv(G; D) + flat * L_flat(G) + time * L_time(G)
-    + feature_matching * L_FM``, with :func:`lsgan_generator_loss`,
-    :func:`spectral_flatness_loss`, :func:`time_mse` and
-    :func:`feature_matching_loss`.
+    + feature_matching * L_FM + stft * (L_sc + L_mag) + mel * L_mel``, with
+    :func:`lsgan_generator_loss`, :func:`spectral_flatness_loss`, :func:`time_mse`,
+    :func:`feature_matching_loss`, :func:`multi_resolution_stft_loss` and
+    :func:`mel_l1_loss` (the last two computed only when their weight is > 0).
 
     Terms whose weight is 0 are still evaluated for logging when their inputs
     are available, but without building an autograd graph; a term whose
@@ -350,8 +430,9 @@ def generator_loss(
 
     Returns:
         ``(total, terms)``: ``total`` is a scalar tensor with gradients;
-        ``terms`` maps ``"adv"``, ``"flat"``, ``"time"``, ``"fm"`` (unweighted
-        values) and ``"total"`` to Python floats for logging.
+        ``terms`` maps ``"adv"``, ``"flat"``, ``"time"``, ``"fm"``, and when
+        weighted ``"sc"``, ``"mag"``, ``"mel"`` (unweighted values) and ``"total"``
+        to Python floats for logging.
 
     Raises:
         ValueError: shapes differ; ``weights.adv > 0`` without logits; or
@@ -391,6 +472,14 @@ def generator_loss(
         "flat": float(l_flat.detach()),
         "time": float(l_time.detach()),
         "fm": float(l_fm.detach()),
-        "total": float(total.detach()),
     }
+    if weights.stft > 0:
+        l_sc, l_mag = multi_resolution_stft_loss(y_hat, y)
+        total = total + weights.stft * (l_sc + l_mag)
+        terms.update(sc=float(l_sc.detach()), mag=float(l_mag.detach()))
+    if weights.mel > 0:
+        l_mel = mel_l1_loss(y_hat, y)
+        total = total + weights.mel * l_mel
+        terms["mel"] = float(l_mel.detach())
+    terms["total"] = float(total.detach())
     return total, terms

@@ -16,6 +16,10 @@ target ``y`` into a band-limited input ``x``. Two degradations are offered:
     an integer ``ratio`` and resample back to the original rate, so that
     everything above ``sample_rate / (2 * ratio)`` is removed.
 
+``"resample"``
+    The path a low-rate file takes through ``rtgan render``: down by ``ratio`` and
+    back up with :func:`rtgan.audio.io.resample` (the project's own Kaiser FIR).
+
 It also has the cubic-spline baseline of Kuleshov et al. (2017)
 (:func:`spline_upsample`) and the :func:`decimate` helper it needs.
 
@@ -44,12 +48,11 @@ __all__ = [
 #: IIR families accepted in :attr:`DegradationConfig.filters`.
 LOWPASS_FILTERS: tuple[str, ...] = ("cheby1", "butter", "ellip", "bessel")
 
-#: Kaiser-window betas for the ``resample_poly`` anti-aliasing filter of the
-#: ``"decimate"`` degradation. The first one (scipy's default, 5.0) is used
-#: when no random generator is given; with one, a beta is drawn from all of
-#: them. Every one of them keeps white noise above ``fs/(2*ratio) + 1 kHz``
-#: below -45 dB at 48 kHz, ratio 3.
-DECIMATE_KAISER_BETAS: tuple[float, ...] = (5.0, 4.0, 6.0, 7.0)
+#: Kaiser-window betas that training draws for the ``resample_poly`` anti-aliasing filter
+#: of the ``"decimate"`` degradation. scipy's default, 5.0, is left out: evaluation uses it
+#: (:class:`DegradationConfig`'s default), so it stays a filter training never saw. Every
+#: one keeps white noise above ``fs/(2*ratio) + 1 kHz`` below -45 dB at 48 kHz, ratio 3.
+DECIMATE_KAISER_BETAS: tuple[float, ...] = (4.0, 6.0, 7.0, 8.0)
 
 # Design constants of the low-pass "shaping" filters (single pass; filtfilt
 # squares the magnitude response, i.e. doubles these numbers in dB).
@@ -67,14 +70,18 @@ class DegradationConfig:
 
     Attributes:
         kind: ``"lowpass"`` (EQ silencing at the original rate, Coldenhoff &
-            Ren 2021 Sec. VI-A) or ``"decimate"`` (down by ``ratio`` and back
-            up, Kuleshov et al. 2017).
+            Ren 2021 Sec. VI-A), ``"decimate"`` (down by ``ratio`` and back
+            up, Kuleshov et al. 2017) or ``"resample"`` (down by ``ratio`` and back up
+            with :func:`rtgan.audio.io.resample`, as ``rtgan render`` does).
         cutoff_hz: ``"lowpass"`` only. Corner frequency in Hz of the IIR
             low-pass (the -3 dB point of the single-pass design for
             butter/bessel, the passband edge for cheby1/ellip). Must lie in
             ``(0, sample_rate/2)`` together with ``cutoff_hz + transition_hz``.
-        ratio: ``"decimate"`` only. Integer decimation factor (>= 2); the
-            remaining bandwidth is ``sample_rate / (2 * ratio)`` Hz.
+        ratio: ``"decimate"``/``"resample"`` only. Integer decimation factor (>= 2);
+            the remaining bandwidth is ``sample_rate / (2 * ratio)`` Hz.
+        kaiser_betas: ``"decimate"`` only. Kaiser-window betas of ``resample_poly``'s
+            filter; without a random generator the first is used, with one a beta is drawn
+            (training uses :data:`DECIMATE_KAISER_BETAS`; the default, 5.0, is scipy's).
         filters: ``"lowpass"`` only. IIR families to draw from, a non-empty
             subset of :data:`LOWPASS_FILTERS`. Without a random generator the
             first entry is used.
@@ -90,6 +97,9 @@ class DegradationConfig:
             what makes a gentle filter such as a 4th-order Bessel still
             "silence" the high band as in Coldenhoff & Ren Sec. VI-A. Must be
             > 0.
+        guard: ``"lowpass"`` only. Apply the guard filter. ``False`` leaves what a
+            gentle filter lets through above the cutoff (a partly present band, as
+            from real low-pass filters).
 
     Raises:
         ValueError: on an unknown ``kind`` or filter family, empty ``filters``
@@ -101,16 +111,24 @@ class DegradationConfig:
     kind: str = "decimate"
     cutoff_hz: float = 8000.0
     ratio: int = 3
+    kaiser_betas: tuple[float, ...] = (5.0,)
     filters: tuple[str, ...] = ("cheby1", "butter", "ellip", "bessel")
     orders: tuple[int, ...] = (4, 6, 8)
     cutoff_jitter: float = 0.0
     transition_hz: float = 1000.0
+    guard: bool = True
 
     def __post_init__(self) -> None:
-        if self.kind not in ("lowpass", "decimate"):
+        # JSON round trips turn tuples into lists
+        for name in ("kaiser_betas", "filters", "orders"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.kind not in ("lowpass", "decimate", "resample"):
             raise ValueError(
-                f"DegradationConfig.kind must be 'lowpass' or 'decimate', got {self.kind!r}"
+                f"DegradationConfig.kind must be 'lowpass', 'decimate' or 'resample', got {self.kind!r}"
             )
+        if len(self.kaiser_betas) == 0 or any(not 0 <= float(b) < 50 for b in self.kaiser_betas):
+            raise ValueError(f"DegradationConfig.kaiser_betas must be non-empty, each in [0, 50), got {self.kaiser_betas!r}")
         if isinstance(self.filters, str):
             raise ValueError("DegradationConfig.filters must be a tuple of names, not a string")
         if len(self.filters) == 0:
@@ -250,7 +268,9 @@ def degrade(
     ``kind="decimate"`` (Kuleshov et al. 2017): ``resample_poly(x, 1, ratio)``
     followed by ``resample_poly(., ratio, 1)`` with the same Kaiser window,
     cropped (or zero-padded) to the input length. With ``rng`` the Kaiser beta
-    is drawn from :data:`DECIMATE_KAISER_BETAS`, else the first (5.0).
+    is drawn from ``config.kaiser_betas``, else the first. ``kind="resample"``:
+    the same with :func:`rtgan.audio.io.resample` both ways (no randomness).
+    ``config.guard=False`` skips the guard filter of ``"lowpass"``.
 
     Args:
         x: signal of shape ``(..., samples)``; leading axes are independent.
@@ -292,16 +312,22 @@ def degrade(
             if config.cutoff_jitter > 0:
                 cutoff *= 1.0 + rng.uniform(-config.cutoff_jitter, config.cutoff_jitter)
         y = _sosfiltfilt(lowpass_sos(family, order, cutoff, sample_rate), xf)
-        y = _sosfiltfilt(_guard_sos(cutoff, cutoff + config.transition_hz, sample_rate), y)
-    else:  # "decimate"
+        if config.guard:
+            y = _sosfiltfilt(_guard_sos(cutoff, cutoff + config.transition_hz, sample_rate), y)
+    else:  # "decimate", "resample"
         ratio = int(config.ratio)
-        if rng is None:
-            beta = DECIMATE_KAISER_BETAS[0]
+        if config.kind == "resample":
+            from .io import resample
+
+            if sample_rate % ratio:
+                raise ValueError(f"sample_rate {sample_rate} is not a multiple of ratio {ratio}")
+            y = resample(resample(xf, sample_rate, sample_rate // ratio), sample_rate // ratio, sample_rate)
         else:
-            beta = DECIMATE_KAISER_BETAS[int(rng.integers(len(DECIMATE_KAISER_BETAS)))]
-        window = ("kaiser", float(beta))
-        low = signal.resample_poly(xf, 1, ratio, axis=-1, window=window)
-        y = signal.resample_poly(low, ratio, 1, axis=-1, window=window)
+            betas = config.kaiser_betas
+            beta = betas[0] if rng is None else betas[int(rng.integers(len(betas)))]
+            window = ("kaiser", float(beta))
+            low = signal.resample_poly(xf, 1, ratio, axis=-1, window=window)
+            y = signal.resample_poly(low, ratio, 1, axis=-1, window=window)
         if y.shape[-1] >= n:
             y = y[..., :n]
         else:

@@ -17,6 +17,21 @@ Architecture, with ``F_d = base_filters * 2**min(d, d_max)`` (Alahi et al. Sec. 
 * output: conv(``output_kernel``) -> tanh, plus the input (additive skip), so the network
   only has to learn the missing band: ``y = x + tanh(f(x))``.
 
+Two changes to the seed's generator, both on by default (config ``upsample_hold`` and
+``dc_free_output``), remove the steady tone at fs/4 (12 kHz at 48 kHz) that a trained seed
+generator adds. Its cause: leaky ReLUs rectify, so every feature map carries a DC component
+proportional to the signal level; a subpixel layer interleaves two learned phases, and where
+their weights differ that DC becomes a pattern of period 2 at the layer's output rate, i.e.
+a tone at that rate's Nyquist frequency (24 kHz from the last up block, 12 kHz from the one
+before). Measured on the first shipped model with band-limited white noise in, the residual
+``y - x`` averaged per output phase modulo 4 was ``(-43, -82, -99, +108) * 1e-6`` at an
+input RMS of 0.1, scaling with the input level. The fixes:
+
+* a two-tap hold after every subpixel layer (:class:`.layers.Hold1d`, Sugawara et al. 2018):
+  a constant at the low rate stays a constant at the high rate, so no phase pattern forms;
+* a DC-free output conv (:class:`.layers.conv.ZeroDCConv1d`): the constant that remains
+  does not reach the output as an offset.
+
 The model runs at one sample rate in and out: the band-limited input is first brought to
 ``sample_rate`` by a resampler (see :mod:`rtgan.engine.render`).
 """
@@ -28,7 +43,7 @@ import torch
 from torch import nn
 
 from .base import Generator
-from .layers import (Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
+from .layers import (Hold1d, Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
                      align_phase, cached_conv, delay_line)
 from .registry import register
 
@@ -49,6 +64,13 @@ class SRHiFiGANConfig:
         padding: ``"causal"`` (no lookahead beyond stride alignment) or ``"centered"``.
         output_kernel: kernel of the final conv.
         negative_slope: leaky ReLU slope.
+        upsample_hold: a two-tap hold ``[1, 1] / 2`` after every subpixel layer (no
+            checkerboard tones; Sugawara et al. 2018). ``False``: the seed's bare subpixel.
+        dc_free_output: the output conv's kernels sum to zero (no DC offset in the output).
+        residual_gain: ``g`` in ``y = x + g tanh(f(x))``: the level of the generated band
+            relative to what the network makes. 1 in training; a shipped model may carry a
+            value calibrated on the validation split (the band's uncorrelated part costs SNR:
+            a band of the right level and random phase doubles the error energy there).
         bias: conv biases. Off by default: a bias-free net of convs and leaky ReLUs is
             positively homogeneous, ``f(a x) = a f(x)`` for ``a > 0`` (up to the final tanh,
             which is near-linear for the small residuals it produces), so the generated band
@@ -68,6 +90,9 @@ class SRHiFiGANConfig:
     padding: str = "centered"
     output_kernel: int = 9
     negative_slope: float = 0.2
+    upsample_hold: bool = True
+    dc_free_output: bool = True
+    residual_gain: float = 1.0
     bias: bool = False
 
     def __post_init__(self) -> None:
@@ -78,6 +103,10 @@ class SRHiFiGANConfig:
             raise ValueError("blocks must be >= 1")
         if self.padding not in ("causal", "centered"):
             raise ValueError(f"padding must be 'causal' or 'centered', got {self.padding!r}")
+        if not 0.0 <= self.residual_gain <= 4.0:
+            raise ValueError(f"residual_gain must be in [0, 4], got {self.residual_gain}")
+        if self.bias and self.dc_free_output:
+            raise ValueError("dc_free_output needs bias=False (a bias is a DC offset)")
 
     def filters(self, d: int) -> int:
         """``F_d``: filters of level ``d`` (Alahi et al. Sec. IV-F)."""
@@ -87,8 +116,9 @@ class SRHiFiGANConfig:
 PRESETS = {
     # B = 8 as in the seed, for GPU training and offline rendering.
     "paper": SRHiFiGANConfig(),
-    # small, causal: meets the live budget (<= 20 ms latency, RTF <= 0.5 on one CPU thread).
-    "live": SRHiFiGANConfig(blocks=4, base_filters=16, d_max=2, kernel_sizes=(3, 5, 9, 15),
+    # causal (latency: one block), sized to the live budget of one CPU thread (RTF <= 0.25 at
+    # block 256): B = 5 and the paper's kernels give a 10 102-sample (210 ms) receptive field
+    "live": SRHiFiGANConfig(blocks=5, base_filters=24, d_max=2, kernel_sizes=(3, 9, 27, 81),
                             padding="causal", output_kernel=9),
     # for tests: a few thousand parameters.
     "tiny": SRHiFiGANConfig(blocks=2, base_filters=8, d_max=1, kernel_sizes=(3, 5, 9, 15),
@@ -127,7 +157,8 @@ class SRHiFiGANGenerator(Generator):
         for d in reversed(range(c.blocks)):
             self.up.append(inception(cin + 2 * c.filters(d), 2 * c.filters(d)))
             cin = c.filters(d)
-        self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding, bias=c.bias)
+        self.hold = Hold1d() if c.upsample_hold else None
+        self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding, bias=c.bias, dc_free=c.dc_free_output)
         # zero-initialised output conv: an untrained model is the identity y = x, so
         # training starts from the input's SNR instead of from random noise
         nn.init.zeros_(self.out.conv.weight)
@@ -153,7 +184,9 @@ class SRHiFiGANGenerator(Generator):
         h = self.act(self.bottleneck(h))
         for block, skip in zip(self.up, reversed(skips)):
             h = self.shuffle(self.act(block(torch.cat([h, skip], dim=1))))
-        return x + torch.tanh(self.out(h))
+            if self.hold is not None:
+                h = self.hold(h)
+        return x + self._residual(self.out(h))
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`forward` on one block with explicit caches (see :mod:`.layers.cached`).
@@ -174,8 +207,14 @@ class SRHiFiGANGenerator(Generator):
             (h, s), d = align([(h, d), skip], cur)
             h, d = block.stream(torch.cat([h, s], dim=1), d, cur, act=self.act)
             h, d = self.shuffle(h), d * self.shuffle.factor
+            if self.hold is not None:
+                h, d = self.hold.stream(h, d, cur)
         h, d = cached_conv(self.out, h, d, cur)
-        return delay_line(x, d, cur) + torch.tanh(h), d
+        return delay_line(x, d, cur) + self._residual(h), d
+
+    def _residual(self, h: torch.Tensor) -> torch.Tensor:
+        g = self.config.residual_gain
+        return torch.tanh(h) if g == 1.0 else g * torch.tanh(h)
 
     def reach(self) -> Reach:
         r = Reach()
@@ -186,5 +225,7 @@ class SRHiFiGANGenerator(Generator):
         r = self.bottleneck.reach(r)
         for block, skip in zip(self.up, reversed(skips)):
             r = self.shuffle.reach(block.reach(r.merge(skip)))
+            if self.hold is not None:
+                r = self.hold.reach(r)
         # the additive input skip reads the current sample only
         return self.out.reach(r).merge(Reach())

@@ -6,6 +6,7 @@ One step (Coldenhoff & Ren 2021, Sec. V): the discriminators take an LSGAN step 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ import torch
 
 from ..checkpoint import save_generator
 from ..engine.overlap_save import offline
-from ..losses import generator_loss, lsgan_discriminator_loss
+from ..losses import LossWeights, generator_loss, lsgan_discriminator_loss
 from ..metrics import lsd, snr
 from ..models import registry
 from ..models.discriminators import HiFiGANDiscriminator
@@ -31,10 +32,26 @@ LAST = "last.safetensors"
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; otherwise the named device."""
+    """``"auto"``: CUDA when available, else CPU; otherwise the named device.
+
+    Raises:
+        ValueError: an unknown device string, or a CUDA device on a machine without CUDA.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r} (use auto, cpu, cuda or cuda:N)") from e
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but this machine has no CUDA device "
+                             f"(torch {torch.__version__}); use --device cpu or auto")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {device!r} asked for, but there are {torch.cuda.device_count()} CUDA devices")
+    elif dev.type != "cpu":
+        raise ValueError(f"unsupported device {device!r} (use auto, cpu, cuda or cuda:N)")
+    return dev
 
 
 def init_state(cfg: TrainConfig, device: torch.device) -> TrainState:
@@ -76,7 +93,7 @@ def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
             if cfg.weights.feature_matching > 0:
                 with torch.no_grad():
                     _, real_feats = d(y)
-    weights = cfg.weights if adv else type(cfg.weights)(adv=0.0, flat=cfg.weights.flat, time=cfg.weights.time)
+    weights = cfg.weights if adv else dataclasses.replace(cfg.weights, adv=0.0, feature_matching=0.0)
     with autocast:
         loss_g, g_terms = generator_loss(
             y_hat.float(), y, fake_logits if adv else None, weights,
@@ -95,19 +112,27 @@ def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
 
 
 @torch.no_grad()
-def validate(state: TrainState, val: tuple[torch.Tensor, torch.Tensor], batch: int = 8) -> dict[str, float]:
-    """Mean SNR (dB), LSD and time-domain MSE of the generator on the fixed validation pairs."""
+def validate(state: TrainState, val: tuple[torch.Tensor, torch.Tensor], weights: LossWeights | None = None,
+             batch: int = 8) -> dict[str, float]:
+    """Mean SNR (dB), LSD, time-domain MSE and reconstruction loss on the fixed validation pairs.
+
+    ``loss`` is the recipe's generator loss without its adversarial and feature-matching
+    terms (``weights``; default: :class:`LossWeights`'s), averaged over batches of ``batch``.
+    """
     g = state.generator.eval()
+    recon = dataclasses.replace(weights or LossWeights(), adv=0.0, feature_matching=0.0)
     dev = next(g.parameters()).device
-    rows = []
+    rows, losses = [], []
     for i in range(0, val[0].shape[0], batch):
         x, y = val[0][i:i + batch].to(dev), val[1][i:i + batch].to(dev)
         y_hat = offline(g, x)
         rows.append(torch.stack([snr(y_hat[:, 0], y[:, 0]), lsd(y_hat[:, 0], y[:, 0]),
                                  ((y_hat - y) ** 2).mean(dim=(1, 2)), snr(x[:, 0], y[:, 0]),
                                  lsd(x[:, 0], y[:, 0])], dim=1).cpu())
+        losses.append(generator_loss(y_hat, y, None, recon)[0].item())
     m = torch.cat(rows).mean(dim=0).tolist()
-    return {"snr_db": m[0], "lsd": m[1], "loss": m[2], "input_snr_db": m[3], "input_lsd": m[4]}
+    return {"snr_db": m[0], "lsd": m[1], "mse": m[2], "loss": sum(losses) / len(losses),
+            "input_snr_db": m[3], "input_lsd": m[4]}
 
 
 def _infinite(loader):
@@ -124,19 +149,23 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
     ``run_dir/tb`` when tensorboard is installed.
 
     Raises:
-        ValueError: no usable clips in the corpus (from the dataset).
+        ValueError: no usable clips in the corpus (from the dataset), or an unusable device
+            (:func:`pick_device`); both before ``run_dir`` is created.
+        FileNotFoundError: ``corpus`` has no ``manifest.jsonl`` (also before ``run_dir`` exists).
         rtgan.checkpoint.CheckpointError: a resume checkpoint that does not fit ``cfg``.
     """
     from ..data.corpus import manifest_hash
 
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # everything that can fail fast fails before the run directory exists
     dev = pick_device(device)
     amp_dtype = torch.bfloat16 if (cfg.amp and dev.type == "cuda") else None
     state = init_state(cfg, dev)
+    pairs, val = make_datasets(Path(corpus), cfg, state.generator.sample_rate_out)
+    run_dir.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {"train_config": cfg.to_dict(), "command": command,
                             "corpus_manifest_hash": manifest_hash(Path(corpus) / "manifest.jsonl"),
-                            "corpus": str(corpus), "preset": cfg.preset}
+                            "corpus": str(corpus), "preset": cfg.preset, "recipe": cfg.recipe}
     last = run_dir / LAST
     if resume and last.exists():
         old = load_train_state(last, state)
@@ -145,8 +174,6 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         log.info("resumed from %s at step %d", last, state.step)
     else:
         meta["command_history"] = [command]
-    gen_sr = state.generator.sample_rate_out
-    pairs, val = make_datasets(Path(corpus), cfg, gen_sr)
     # clips are drawn with replacement (a random crop each time), so even a corpus with
     # fewer clips than a batch yields full batches
     sampler = torch.utils.data.RandomSampler(pairs, replacement=True, num_samples=cfg.batch_size * 1000,
@@ -175,7 +202,7 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
     batches = _infinite(loader)
     metrics = None
     if state.step == 0:  # the untrained baseline, so curves start where training starts
-        metrics = validate(state, val)
+        metrics = validate(state, val, cfg.weights)
         state.history.append({"step": 0, **metrics})
     while state.step < cfg.steps:
         x, y = next(batches)
@@ -188,7 +215,7 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
             writer.add_scalar("train/lr", state.opt_g.param_groups[0]["lr"], state.step)
         out_of_time = max_minutes is not None and time.monotonic() - start > 60 * max_minutes
         if state.step % cfg.val_every == 0 or state.step == cfg.steps or out_of_time:
-            metrics = validate(state, val)
+            metrics = validate(state, val, cfg.weights)
             state.history.append({"step": state.step, **metrics})
             if writer is not None:
                 for k, v in metrics.items():
@@ -200,7 +227,7 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
                             "metrics": {"val": metrics}})
         if pbar is not None:
             pbar.update(1)
-            pbar.set_postfix(time=f"{terms['gen_time']:.2e}", snr=f"{metrics['snr_db']:.2f}" if metrics else "-",
+            pbar.set_postfix(loss=f"{terms['gen_total']:.3g}", snr=f"{metrics['snr_db']:.2f}" if metrics else "-",
                              lsd=f"{metrics['lsd']:.3f}" if metrics else "-")
         if state.step % cfg.ckpt_every == 0 or state.step == cfg.steps or out_of_time:
             checkpoint(metrics)
