@@ -1,10 +1,13 @@
 """Re-create the example clips in this folder from a full corpus build.
 
     python examples/make_examples.py /path/to/corpus
+    python examples/make_examples.py --band-limited     # only the *_16k.flac step, no corpus needed
 
 Takes audio from the corpus's TEST split only (48 kHz mono 16-bit FLAC clips
 made by ``rtgan data build --size full``) and writes three ~4 s FLACs plus
-README.md next to this script:
+README.md next to this script, then a band-limited 16 kHz copy of each
+(``<name>_16k.flac``, see :func:`band_limited`): the kind of input
+``sr-hifigan`` is for. The clips:
 
 * music: the 4 s window (0.5 s grid) of a held-out Wesnoth track whose quietest
   50 ms frames are loudest (continuous orchestral content, no fades/silence);
@@ -25,6 +28,9 @@ import soundfile as sf
 from rtgan.data.dataset import load_manifest
 
 SR = 48000
+#: Rate of the band-limited copies (content up to 8 kHz, what a 16 kHz source carries).
+LOW_SR = 16000
+LOW_SUFFIX = "_16k"
 HERE = Path(__file__).resolve().parent
 
 MUSIC_TRACK = "nunc_dimittis"
@@ -104,6 +110,52 @@ def speech(corpus: Path, rows):
     return name, rs[0], lines
 
 
+def band_limited(folder: Path = HERE) -> list[Path]:
+    """Write ``<name>_16k.flac`` beside every 48 kHz ``<name>.flac`` in ``folder``.
+
+    Downsampled with soxr (``soxr.resample(y, 48000, 16000, quality="VHQ")``: linear phase,
+    flat to ~7.6 kHz, alias rejection ~175 dB) and stored as 16-bit FLAC. Needs only the
+    48 kHz examples (no corpus) and ``pip install soxr``. Returns the files written.
+    """
+    try:
+        import soxr
+    except ImportError as e:
+        raise SystemExit("the band-limited examples need soxr: pip install soxr") from e
+    written = []
+    for src in sorted(folder.glob("*.flac")):
+        if src.stem.endswith(LOW_SUFFIX):
+            continue
+        y, sr = sf.read(src, dtype="float64", always_2d=True)
+        if sr != SR:
+            raise SystemExit(f"{src} is at {sr} Hz, expected {SR} Hz")
+        low = soxr.resample(y, SR, LOW_SR, quality="VHQ")
+        peak = np.abs(low).max()
+        if peak > 32767 / 32768:  # resampling can overshoot a near-full-scale peak
+            low *= (32767 / 32768) / peak
+        dst = folder / f"{src.stem}{LOW_SUFFIX}.flac"
+        sf.write(dst, low.astype(np.float32), LOW_SR, subtype="PCM_16")
+        written.append(dst)
+    return written
+
+
+BAND_LIMITED_NOTE = [
+    "## Band-limited copies (`*_16k.flac`)",
+    "",
+    f"Each clip also comes at {LOW_SR} Hz (`<name>{LOW_SUFFIX}.flac`, 16-bit FLAC): the 48 kHz clip downsampled",
+    f"with soxr (`soxr.resample(y, {SR}, {LOW_SR}, quality=\"VHQ\")`), so it holds nothing above 8 kHz, the",
+    "input `sr-hifigan` is made for. `rtgan render` resamples it back to 48 kHz and the model adds the",
+    "missing band; compare the spectrograms:",
+    "",
+    "```bash",
+    "rtgan render examples/music_wesnoth_nunc_dimittis_16k.flac music_superres.wav --spectrogram",
+    "```",
+    "",
+    "Re-create them from the 48 kHz clips alone (no corpus needed) with",
+    "`python examples/make_examples.py --band-limited`.",
+    "",
+]
+
+
 def main(corpus: Path) -> None:
     rows = load_manifest(corpus)
     entries = [music(corpus, rows), drums(corpus, rows), speech(corpus, rows)]
@@ -125,8 +177,14 @@ def main(corpus: Path) -> None:
            "at 0.7, mixed, cut at 4 s (ringing tails of the last hits are cut) and scaled by one gain so the",
            "peak is about -1 dBFS. The speech clip is two whole single-word recordings of one voice,",
            "back to back (each recording is about 2 s).", ""]
+    band_limited()
+    md += BAND_LIMITED_NOTE
     (HERE / "README.md").write_text("\n".join(md))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/corpus"))
+    if sys.argv[1:] == ["--band-limited"]:
+        for path in band_limited():
+            print(f"wrote {path}")
+    else:
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/corpus"))

@@ -90,15 +90,23 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config dataclass; unknown or missing-required keys are errors.
+    """Rebuild a config dataclass; unknown and missing keys are both errors.
+
+    A missing key is not filled with today's default: a checkpoint written before a field
+    existed was trained without what the field switches on, and a default could silently
+    build a different network around its weights.
 
     Raises:
-        CheckpointError: keys that the config class does not have.
+        CheckpointError: keys that the config class does not have, or fields the data lacks.
     """
     names = {f.name for f in dataclasses.fields(config_cls)}
     unknown = set(data) - names
     if unknown:
         raise CheckpointError(f"config has unknown fields {sorted(unknown)} for {config_cls.__name__}")
+    missing = names - set(data)
+    if missing:
+        raise CheckpointError(f"config lacks fields {sorted(missing)} of {config_cls.__name__} "
+                              f"(written by an older rtgan? add them with the values it was trained with)")
     return config_cls(**data)
 
 

@@ -213,12 +213,29 @@ def test_decimate_degradation_removes_content_above_new_nyquist(white_noise):
         else:
             assert gain_db < -40.0
     rng = np.random.default_rng(3)
-    for _ in range(len(DECIMATE_KAISER_BETAS)):
-        y = degrade(white_noise, FS, config, rng=rng)
+    for beta in DECIMATE_KAISER_BETAS:
+        y = degrade(white_noise, FS, DegradationConfig(kind="decimate", kaiser_betas=(beta,)), rng=rng)
         assert band_energy_db(y, white_noise, FS, 9000.0) < -40.0
+    # training's betas leave out scipy's default 5.0, the evaluation filter
+    assert 5.0 not in DECIMATE_KAISER_BETAS and DegradationConfig().kaiser_betas[0] == 5.0
 
 
-@pytest.mark.parametrize("kind", ["lowpass", "decimate"])
+def test_resample_degradation_is_the_render_path(white_noise):
+    y = degrade(white_noise, FS, DegradationConfig(kind="resample", ratio=3))
+    expect = resample(resample(white_noise, FS, FS // 3), FS // 3, FS)[..., : white_noise.shape[-1]]
+    np.testing.assert_allclose(y, expect, atol=1e-6)
+    assert band_energy_db(y, white_noise, FS, 8500.0) < -40.0
+
+
+def test_lowpass_without_guard_leaves_part_of_the_band(white_noise):
+    gentle = DegradationConfig(kind="lowpass", cutoff_hz=8000.0, filters=("cheby1",), orders=(3,), guard=False)
+    guarded = DegradationConfig(kind="lowpass", cutoff_hz=8000.0, filters=("cheby1",), orders=(3,))
+    # cheby1 order 3 at 8 kHz, forward-backward: about -12 dB at 12 kHz (scipy's sosfreqz, squared)
+    assert -25.0 < band_energy_db(degrade(white_noise, FS, gentle), white_noise, FS, 10000.0, 13000.0) < -3.0
+    assert band_energy_db(degrade(white_noise, FS, guarded), white_noise, FS, 10000.0, 13000.0) < -40.0
+
+
+@pytest.mark.parametrize("kind", ["lowpass", "decimate", "resample"])
 @pytest.mark.parametrize("shape", [(1001,), (2, 1000), (3, 2, 999), (2, 1, 7)])
 def test_degrade_preserves_shape(kind, shape):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
@@ -292,3 +309,50 @@ def test_spline_baseline_pipeline_on_smooth_signal():
     assert estimate.shape == target.shape
     err = estimate[300:-300] - target[300:-300]
     assert 10 * np.log10(np.sum(target[300:-300] ** 2) / np.sum(err**2)) > 40.0
+
+
+def test_check_output_path_catches_every_problem_before_any_work(tmp_path):
+    from rtgan.audio.io import check_output_path
+    src = tmp_path / "in.wav"
+    write_audio(src, np.zeros((1, 8), np.float32), 8000)
+    assert check_output_path(tmp_path / "out.flac", protect=[src]) == "FLAC"
+    with pytest.raises(AudioError, match="protected"):
+        check_output_path(tmp_path / "." / "in.wav", protect=[src])
+    with pytest.raises(AudioError, match="does not exist"):
+        check_output_path(tmp_path / "missing" / "o.wav")
+    with pytest.raises(AudioError, match="extension"):
+        check_output_path(tmp_path / "o.xyz")
+    with pytest.raises(AudioError, match="extension"):
+        check_output_path(tmp_path / "noext")
+    with pytest.raises(AudioError, match="directory"):
+        check_output_path(tmp_path)
+    with pytest.raises(AudioError, match="subtype"):
+        check_output_path(tmp_path / "o.flac", subtype="FLOAT")
+    assert sorted(os.listdir(tmp_path)) == ["in.wav"]  # the write probe leaves nothing
+
+
+def test_check_output_path_refuses_an_unwritable_folder(tmp_path, monkeypatch):
+    from rtgan.audio.io import check_output_path
+    import rtgan.fileio as fileio
+
+    def denied(*a, **kw):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", denied)  # what a read-only folder does, even for root
+    with pytest.raises(AudioError, match=r"o\.wav: cannot write to .*Permission denied"):
+        check_output_path(tmp_path / "o.wav")
+    with pytest.raises(AudioError, match="Permission denied"):
+        write_audio(tmp_path / "o.wav", np.zeros((1, 8), np.float32), 8000)
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_interrupted_write_removes_temp_file(tmp_path, monkeypatch, exc):
+    """Ctrl-C (or the CLI's SIGTERM exception, a KeyboardInterrupt) in the middle of a write."""
+    def interrupted(file, *a, **kw):
+        with open(file, "wb") as handle:
+            handle.write(b"RIFF")
+        raise exc()
+
+    monkeypatch.setattr(audio_io.sf, "write", interrupted)
+    with pytest.raises(exc):
+        write_audio(tmp_path / "out.wav", np.zeros((1, 50), np.float32), 8000)
+    assert os.listdir(tmp_path) == []

@@ -245,7 +245,8 @@ def test_malformed_file_logged_and_rerun_reproduces(fake_roots, tmp_path, caplog
     build_corpus(out, size="full", sample_rate=SR, clip_seconds=CLIP, roots=fake_roots, progress=False,
                  workers=1)
     meta2 = json.loads((out / "corpus.json").read_text())
-    assert meta2["files"]["done"] == 0 and meta2["files"]["cached"] == meta1["files"]["done"] + 1
+    # the unreadable file is still skipped (and warned about) on a re-run, not "cached"
+    assert meta2["files"] == {"done": 0, "cached": meta1["files"]["done"], "skipped": 1}
     assert manifest_hash(m) == h1 and meta2["manifest_sha256"] == h1
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")} == mtimes
     # simulate an interrupted run: lost FLAC + lost work records -> rebuilt, same manifest
@@ -265,10 +266,14 @@ def test_malformed_file_logged_and_rerun_reproduces(fake_roots, tmp_path, caplog
 
 
 def test_small_size_caps_clips(fake_roots, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="rtgan.data.corpus"):
+    with caplog.at_level(logging.INFO, logger="rtgan.data.corpus"):
         m = build_corpus(tmp_path / "s", size="small", sample_rate=SR, clip_seconds=1.0, roots=fake_roots,
                          sources=["hydrogen-drumkits"], progress=False, workers=1)
-    assert any("broken.wav" in rec.getMessage() for rec in caplog.records)
+    warned = [rec for rec in caplog.records if rec.levelno == logging.WARNING and "unreadable" in rec.getMessage()]
+    assert len(warned) == 1 and "broken.wav" in warned[0].getMessage()
+    # issue 13: the summary counted 0 skipped after warning about unreadable files
+    assert json.loads((tmp_path / "s" / "corpus.json").read_text())["files"]["skipped"] == len(warned)
+    assert any("1 skipped" in rec.getMessage() for rec in caplog.records if rec.levelno == logging.INFO)
     rows = load_manifest(m.parent)
     assert rows and {r["source"] for r in rows} == {"hydrogen-drumkits"}
     per_file = _rows_by_file(rows)
@@ -347,3 +352,51 @@ def test_clip_dataset_filters(corpus):
         ClipDataset(corpus, "train", 1000, sample_rate=SR, domain="podcast")
     with pytest.raises(FileNotFoundError):
         load_manifest(corpus / "missing")
+
+
+# --- the download cache ---------------------------------------------------------------------
+
+def test_cache_dir_default_and_environment(monkeypatch, tmp_path):
+    from rtgan.data.corpus import default_cache_dir
+    for var in ("RTGAN_CACHE_DIR", "RTGAN_CACHE", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "rtgan"
+    monkeypatch.setenv("RTGAN_CACHE", str(tmp_path / "old"))
+    assert default_cache_dir() == tmp_path / "old"
+    monkeypatch.setenv("RTGAN_CACHE_DIR", str(tmp_path / "new"))
+    assert default_cache_dir() == tmp_path / "new"
+
+
+def test_data_build_cli_uses_cache_dir_and_reports_it(fake_roots, tmp_path, monkeypatch, capsys):
+    """``rtgan data build --cache-dir`` reaches the builder; the summary names the cache, its size and
+    every skipped file (no download: the fake packages stand in for the .debs)."""
+    import rtgan.data.corpus as corpus_mod
+    from rtgan.cli.main import main
+
+    real_build = corpus_mod.build_corpus
+    seen = {}
+
+    def fake_build(out_dir, **kw):
+        seen.update(kw)
+        return real_build(out_dir, size=kw["size"], sample_rate=SR, clip_seconds=CLIP, roots=fake_roots,
+                          sources=["hydrogen-drumkits"], progress=False, workers=1, cache_dir=kw["cache_dir"])
+
+    monkeypatch.setattr(corpus_mod, "build_corpus", fake_build)
+    cache = tmp_path / "cache"
+    (cache / "debs").mkdir(parents=True)
+    (cache / "debs" / "x_1.0_all.deb").write_bytes(b"\0" * 3_000_000)
+    out = tmp_path / "c"
+    assert main(["data", "build", "--out", str(out), "--size", "full", "--cache-dir", str(cache), "-q"]) == 0
+    assert seen["cache_dir"] == cache and seen["debs_dir"] is None
+    text = capsys.readouterr().out
+    assert f"download cache: {cache}, 3.0 MB" in text
+    assert "1 skipped (unreadable" in text and str(out / "manifest.jsonl") in text
+    assert "--cache-dir" in text  # says how to move it
+
+
+def test_cache_dir_default_follows_the_environment_in_the_cli(monkeypatch, tmp_path):
+    from rtgan.cli.main import build_parser
+    monkeypatch.setenv("RTGAN_CACHE_DIR", str(tmp_path / "elsewhere"))
+    args = build_parser().parse_args(["data", "build", "--out", str(tmp_path)])
+    assert args.cache_dir == str(tmp_path / "elsewhere")

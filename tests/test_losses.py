@@ -13,6 +13,8 @@ from rtgan.losses import (
     generator_loss,
     lsgan_discriminator_loss,
     lsgan_generator_loss,
+    mel_l1_loss,
+    multi_resolution_stft_loss,
     spectral_flatness,
     spectral_flatness_loss,
     time_mse,
@@ -209,3 +211,57 @@ def test_loss_weights_defaults_and_validation():
         LossWeights(adv=-1.0)
     with pytest.raises(ValueError):
         LossWeights(flat=float("nan"))
+
+
+def _librosa_mag(x: np.ndarray, n_fft: int, hop: int, win: int) -> np.ndarray:
+    s = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True,
+                            pad_mode="constant"))
+    return np.maximum(s, 1e-7)
+
+
+def test_multi_resolution_stft_loss_matches_formula_with_librosa_stft():
+    sig = _signals()
+    y_np, y_hat_np = sig["music_like"], sig["music_like"] + 0.05 * sig["white_noise"]
+    res = ((512, 128, 256), (1024, 200, 1024))
+    sc, mag = multi_resolution_stft_loss(torch.from_numpy(y_hat_np)[None, None], torch.from_numpy(y_np)[None, None],
+                                         resolutions=res)
+    exp_sc, exp_mag = [], []
+    for n_fft, hop, win in res:
+        s, s_hat = _librosa_mag(y_np, n_fft, hop, win), _librosa_mag(y_hat_np, n_fft, hop, win)
+        exp_sc.append(np.linalg.norm(s - s_hat) / np.linalg.norm(s))  # Yamamoto et al. eq. 2
+        exp_mag.append(np.mean(np.abs(np.log(s) - np.log(s_hat))))  # eq. 3
+    assert sc.item() == pytest.approx(np.mean(exp_sc), rel=1e-6)
+    assert mag.item() == pytest.approx(np.mean(exp_mag), rel=1e-6)
+    zero_sc, zero_mag = multi_resolution_stft_loss(torch.from_numpy(y_np)[None], torch.from_numpy(y_np)[None])
+    assert zero_sc.item() == 0.0 and zero_mag.item() == 0.0
+
+
+def test_mel_l1_loss_matches_librosa():
+    rng = np.random.default_rng(3)
+    y_np = rng.standard_normal(48000) * 0.1
+    y_hat_np = y_np + 0.02 * rng.standard_normal(48000)
+
+    def log_mel(x):
+        m = librosa.feature.melspectrogram(y=x, sr=48000, n_fft=2048, hop_length=480, n_mels=128, power=1.0,
+                                           center=True, pad_mode="constant")
+        return np.log(np.maximum(m, 1e-5))
+
+    expected = np.mean(np.abs(log_mel(y_np) - log_mel(y_hat_np)))  # HiFi-GAN eq. 3
+    got = mel_l1_loss(torch.from_numpy(y_hat_np)[None], torch.from_numpy(y_np)[None]).item()
+    assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_generator_loss_adds_stft_and_mel_terms():
+    rng = np.random.default_rng(1)
+    y = torch.from_numpy(rng.standard_normal((2, 1, 8192)) * 0.1)
+    y_hat = (y + 0.01 * torch.from_numpy(rng.standard_normal((2, 1, 8192)))).requires_grad_(True)
+    w = LossWeights(adv=0.0, flat=0.0, time=0.0, stft=2.0, mel=3.0)
+    total, terms = generator_loss(y_hat, y, None, w)
+    sc, mag = multi_resolution_stft_loss(y_hat.detach(), y)
+    mel = mel_l1_loss(y_hat.detach(), y)
+    assert terms["sc"] == pytest.approx(sc.item()) and terms["mag"] == pytest.approx(mag.item())
+    assert total.item() == pytest.approx(2.0 * (sc.item() + mag.item()) + 3.0 * mel.item(), rel=1e-6)
+    total.backward()
+    assert torch.all(torch.isfinite(y_hat.grad)) and y_hat.grad.abs().max() > 0
+    # terms with weight 0 are not computed
+    assert "sc" not in generator_loss(y_hat, y, None, LossWeights(adv=0.0))[1]

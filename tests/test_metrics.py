@@ -7,7 +7,11 @@ import pytest
 import torch
 from scipy.signal import get_window
 
-from rtgan.metrics import lsd, snr
+from scipy import signal
+
+from rtgan.metrics import lsd, snr, tonal_artifact, tonal_peak_db, tonal_peak_db_global, visqol
+
+from helpers import EXAMPLES, Pointwise
 
 torch.set_num_threads(1)
 
@@ -108,3 +112,133 @@ def test_lsd_input_validation():
         lsd(np.zeros(100), np.zeros(100), eps=0.0)
     with pytest.raises(ValueError):
         lsd(np.zeros(100), np.zeros(100), n_fft=256, center=False)
+
+
+# --------------------------------------------------------------------------- tonal peaks
+
+SR = 48000
+NPERSEG = 8192
+
+
+def _white(seconds=10.0, sigma=0.1, seed=0):
+    return sigma * np.random.default_rng(seed).standard_normal(int(seconds * SR))
+
+
+def test_tonal_peak_of_white_noise_is_small():
+    peak, freq = tonal_peak_db(_white())
+    assert 0.0 < peak < 3.0
+    assert 8500.0 <= freq <= 23500.0
+    gpeak, _ = tonal_peak_db_global(_white())
+    assert gpeak < 3.0
+
+
+def _expected_sine_peak_db(amplitude, sigma, offset_bins):
+    """Analytic Welch level of a sine over white noise, at the sine's nearest bin.
+
+    One-sided PSD with scaling="density": white noise of variance sigma^2 gives 2 sigma^2 / fs;
+    a sine of amplitude A at offset d (in bins) from a bin centre gives
+    2 (A/2)^2 |W(d)|^2 / (fs sum w^2), W the window's DTFT (W(0) = sum w = N/2 for Hann).
+    The running median ignores the one line, so the expected peak is 10 log10(1 + ratio)."""
+    w = signal.get_window("hann", NPERSEG)
+    n = np.arange(NPERSEG)
+    wd = np.abs(np.sum(w * np.exp(-2j * np.pi * offset_bins * n / NPERSEG))) ** 2
+    ratio = (amplitude**2 * wd / (2 * np.sum(w**2))) / (2 * sigma**2)
+    return 10 * np.log10(1 + ratio)
+
+
+@pytest.mark.parametrize("offset_bins", [0.0, 0.5])
+def test_tonal_peak_of_a_sine_in_noise_matches_the_analytic_level(offset_bins):
+    sigma = 0.1
+    # bin-centred: A^2 N / (6 sigma^2) = 100, a sine 11 dB below the noise's total power stands
+    # 20 dB above its per-bin level
+    amplitude = sigma * np.sqrt(600.0 / NPERSEG)
+    f0 = 12000.0 + offset_bins * SR / NPERSEG
+    t = np.arange(10 * SR) / SR
+    x = _white(sigma=sigma, seed=1) + amplitude * np.sin(2 * np.pi * f0 * t + 0.3)
+    expected = _expected_sine_peak_db(amplitude, sigma, offset_bins)
+    if offset_bins == 0.0:
+        assert expected == pytest.approx(10 * np.log10(101), abs=1e-9)
+    peak, freq = tonal_peak_db(x, SR)
+    assert peak == pytest.approx(expected, abs=1.0)
+    assert abs(freq - f0) <= SR / NPERSEG
+    gpeak, gfreq = tonal_peak_db_global(x, SR)
+    assert gpeak == pytest.approx(expected, abs=1.0) and gfreq == freq
+
+
+def test_spectral_slope_is_ignored_by_the_local_median_only():
+    # 2nd-order Butterworth at 2 kHz: falls ~12 dB/octave (more near Nyquist) across the band
+    sloped = signal.sosfilt(signal.butter(2, 2000, fs=SR, output="sos"), _white(seed=2))
+    assert tonal_peak_db(sloped, SR)[0] < 3.0
+    gpeak, gfreq = tonal_peak_db_global(sloped, SR)
+    assert gpeak > 10.0 and gfreq < 10000.0
+
+
+def test_tonal_peak_input_validation():
+    x = _white(1.0)
+    with pytest.raises(ValueError):
+        tonal_peak_db(x[:1000])  # shorter than nperseg
+    with pytest.raises(ValueError):
+        tonal_peak_db(x, band=(9000.0, 30000.0))  # above Nyquist
+    with pytest.raises(ValueError):
+        tonal_peak_db(np.stack([x, x]))
+    with pytest.raises(ValueError):
+        tonal_peak_db(np.full(10000, np.nan))
+    with pytest.raises(ValueError):
+        tonal_peak_db(x, median_hz=0.0)
+    assert tonal_peak_db(np.zeros(SR))[0] == 0.0  # silence: 0 dB, not 0/0
+
+
+class _Tone(Pointwise):
+    """Identity plus a constant fs/4 (12 kHz) tone of amplitude ``a``: what stride-2 subpixel
+    layers can leave."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x):
+        n = torch.arange(x.shape[-1], dtype=x.dtype)
+        return x + self.a * torch.cos(torch.pi * n / 2)
+
+
+def test_tonal_artifact_finds_a_12_khz_tone_and_passes_a_clean_model():
+    clean = tonal_artifact(_Tone(0.0), seconds=2.0)
+    assert clean["peak_db"] == pytest.approx(clean["input_peak_db"])
+    assert clean["limiter"] == "soxr" and clean["seconds"] == 2.0
+    toned = tonal_artifact(_Tone(1e-3), seconds=2.0, limiter="kaiser")
+    assert toned["freq_hz"] == 12000.0 and toned["peak_db"] > 20.0
+    assert toned["global_freq_hz"] == 12000.0
+    for key in ("global_peak_db", "input_peak_db", "input_freq_hz", "input_global_peak_db"):
+        assert np.isfinite(toned[key])
+    with pytest.raises(ValueError):
+        tonal_artifact(_Tone(0.0), limiter="nope")
+
+
+# --------------------------------------------------------------------------- ViSQOL
+
+def test_visqol_input_validation_needs_no_visqol():
+    x = np.zeros(SR)
+    with pytest.raises(ValueError, match="48000"):
+        visqol(x[:16000], x[:16000], sample_rate=16000)
+    with pytest.raises(ValueError):
+        visqol(np.zeros(0), np.zeros(0))
+    with pytest.raises(ValueError):
+        visqol(np.full(SR, np.nan), x)
+    with pytest.raises(ValueError):
+        visqol(x[:-1], x)
+
+
+@pytest.mark.slow
+def test_visqol_identical_is_high_and_band_limited_is_lower():
+    pytest.importorskip("visqol")
+    from rtgan.audio.bandlimit import band_limit
+    import soundfile as sf
+
+    y, sr = sf.read(EXAMPLES / "music_wesnoth_nunc_dimittis.flac", dtype="float64")
+    assert sr == SR and y.ndim == 1
+    y = y[: 3 * SR]
+    same = visqol(y, y)
+    assert isinstance(same, float) and same > 4.5
+    x48, _ = band_limit("kaiser", y)
+    assert visqol(x48, y) < same - 1.0
+    assert visqol(torch.from_numpy(y).float(), torch.from_numpy(y)) > 4.5  # tensors too

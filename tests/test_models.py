@@ -91,7 +91,9 @@ def test_computed_reach_bounds_true_dependencies(preset):
     m = random_model("sr-hifigan", preset)
     r = m.reach()
     s = m.total_stride
-    left, right = _empirical_reach(m, 8 * 1024, range(4096, 4096 + s))
+    # room for the whole receptive field on both sides of the perturbed samples
+    half = -(-(r.left + r.right + 2 * s) // s) * s
+    left, right = _empirical_reach(m, 2 * half + s, range(half, half + s))
     assert left <= r.left and right <= r.right
     # and the bound is not wildly loose
     assert r.left <= 1.5 * left + 2 * s and r.right <= 1.5 * right + 2 * s
@@ -114,3 +116,62 @@ def test_untrained_generator_is_identity():
     x = torch.randn(2, 1, 1024)
     with torch.no_grad():
         assert torch.equal(m(x), x)
+
+
+def test_hold_turns_a_phase_pattern_into_a_constant_and_streams():
+    from rtgan.models.layers import Hold1d, StateCursor
+    hold = Hold1d()
+    pattern = torch.tensor([3.0, -1.0]).repeat(1, 2, 50)  # (1, 2, 100): period 2
+    y = hold(pattern)
+    assert torch.allclose(y[..., 1:], torch.ones_like(y[..., 1:]))  # (3 + -1) / 2
+    assert torch.equal(y[..., 0], pattern[..., 0] / 2)  # frame -1 is zero
+    # streamed in blocks of 7 with its one-frame cache: the offline result, no delay
+    x = torch.randn(2, 3, 70)
+    state, outs = None, []
+    for blk in x.split(7, dim=-1):
+        cur = StateCursor(state, 2, blk)
+        out, d = hold.stream(blk, 0, cur)
+        assert d == 0
+        outs.append(out)
+        state = cur.finish()
+    torch.testing.assert_close(torch.cat(outs, dim=-1), hold(x))
+
+
+def test_dc_free_output_conv_ignores_a_constant():
+    from rtgan.models.layers import PaddedConv1d
+    conv = PaddedConv1d(4, 1, 9, "causal", bias=False, dc_free=True)
+    torch.nn.init.normal_(conv.conv.weight)
+    x = torch.randn(1, 4, 1)
+    y = conv(x.expand(1, 4, 64).contiguous())
+    assert y[..., 8:].abs().max() < 1e-5  # after the zero padding has left the window
+    with pytest.raises(ValueError):
+        PaddedConv1d(4, 1, 9, bias=True, dc_free=True)
+
+
+def _phase_means(model, x, period):
+    """Mean of the residual ``G(x) - x`` per output phase modulo ``period``, relative to its RMS."""
+    with torch.no_grad():
+        r = (model(x) - x)[0, 0]
+    return r.reshape(-1, period).mean(dim=0) / r.std()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_hold_removes_the_subpixel_phase_pattern(seed):
+    """The cause of the fs/4 tone: with random weights (every layer active) and band-limited
+    noise in, the seed's bare subpixel layers give the residual a mean that differs per output
+    phase (a period-4 pattern = lines at 12 and 24 kHz); the hold and the DC-free output make
+    every phase's mean zero."""
+    from rtgan.audio.degrade import DegradationConfig, degrade
+    import numpy as np
+    noise = np.random.default_rng(seed).standard_normal(48000 * 2) * 0.1
+    x = torch.from_numpy(degrade(noise, 48000, DegradationConfig()))[None, None]
+    seed_cfg = dict(upsample_hold=False, dc_free_output=False)
+    old = random_model("sr-hifigan", "live", seed=seed)
+    new_cfg = dataclasses.replace(old.config, **seed_cfg)
+    bare = registry.build_from_config("sr-hifigan", new_cfg)
+    bare.load_state_dict(old.state_dict())  # same weights, no hold, plain output conv
+    bare.eval()
+    spread_bare = _phase_means(bare, x, 4)
+    spread_new = _phase_means(old, x, 4)
+    assert (spread_bare.max() - spread_bare.min()) > 0.05
+    assert spread_new.abs().max() < 0.01

@@ -103,7 +103,7 @@ def test_fifo_adds_less_than_one_granule(block):
 def test_biased_model_streams_exactly():
     """init_state primes the caches with silence, so biases (f(0) != 0) stream exactly too."""
     entry = registry.entry("sr-hifigan")
-    cfg = dataclasses.replace(entry.presets["tiny"], bias=True)
+    cfg = dataclasses.replace(entry.presets["tiny"], bias=True, dc_free_output=False)
     torch.manual_seed(5)
     m = entry.generator(cfg).eval()
     with torch.no_grad():
@@ -193,3 +193,35 @@ def test_step_numpy_refuses_wrong_block():
     s = StatefulStream(registry.build("sr-hifigan", "tiny"), 64, runtime="eager")
     with pytest.raises(ValueError, match="64"):
         s.step_numpy(np.zeros((1, 1, 63), np.float32), s.init_state(1))
+
+
+def test_step_never_builds_an_autograd_graph():
+    """Issue 13: ``model.step`` outside ``torch.no_grad`` grew memory without bound."""
+    m = random_model("sr-hifigan", "tiny")
+    for p in m.parameters():
+        p.requires_grad_(True)
+    assert torch.is_grad_enabled()
+    state = m.init_state(2)
+    assert all(not t.requires_grad and t.grad_fn is None for t in state)
+    x = torch.randn(2, 1, 64, requires_grad=True)  # even an input that requires grad
+    for _ in range(3):
+        y, state = m.step(x, state)
+        assert not y.requires_grad and y.grad_fn is None
+        assert all(not t.requires_grad and t.grad_fn is None for t in state)
+    assert torch.is_grad_enabled()  # the caller's grad mode is restored
+    y = StatefulStream(m, 65, runtime="eager").process(torch.randn(1, 1, 65))
+    assert not y.requires_grad
+    # the offline forward still trains
+    m(torch.randn(1, 1, 64)).square().mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+def test_state_of_another_batch_size_is_a_value_error():
+    m = registry.build("sr-hifigan", "tiny")
+    with pytest.raises(ValueError, match="batch"):
+        m.step(torch.zeros(2, 1, 16), m.init_state(1))
+    with pytest.raises(ValueError, match="batch"):
+        m.step(torch.zeros(1, 1, 16), m.init_state(3))
+    s = StatefulStream(m, 64, runtime="eager")
+    with pytest.raises(ValueError, match="batch"):
+        s.step(torch.zeros(2, 1, 64), s.init_state(1))

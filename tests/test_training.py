@@ -51,3 +51,54 @@ def test_no_usable_clips_is_a_clear_error(corpus, tmp_path):
     cfg = dataclasses.replace(PRESETS["tiny"], min_bandwidth_hz=30000.0)
     with pytest.raises(ValueError):
         train(cfg, corpus, tmp_path / "run", device="cpu", progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_train_without_cuda_fails_fast_and_creates_nothing(corpus, tmp_path, capsys):
+    from rtgan.cli.main import main
+    run = tmp_path / "run"
+    with pytest.raises(ValueError, match="no CUDA"):
+        train(PRESETS["tiny"], corpus, run, device="cuda", progress=False)
+    assert not run.exists()
+    rc = main(["train", "sr-hifigan", "--data", str(corpus), "--preset", "tiny", "--device", "cuda",
+               "--run-dir", str(run), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "CUDA" in err[0]
+    assert not run.exists()
+
+
+def test_train_on_a_folder_without_manifest_fails_fast_and_creates_nothing(tmp_path, capsys):
+    from rtgan.cli.main import main
+    run = tmp_path / "run"
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        train(PRESETS["tiny"], tmp_path, run, device="cpu", progress=False)
+    rc = main(["train", "sr-hifigan", "--data", str(tmp_path), "--preset", "tiny", "--run-dir", str(run), "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "rtgan data build" in err[0]
+    assert not run.exists()
+
+
+def test_recipes():
+    from rtgan.training.config import RECIPES
+    paper = TrainConfig.with_recipe(PRESETS["live"], "paper")
+    # Coldenhoff & Ren Sec. V / VII-C: 1e-3 L_adv + 1e-3 L_flat + L_time, nothing else
+    w = paper.weights
+    assert (w.adv, w.flat, w.time, w.feature_matching, w.stft, w.mel) == (1e-3, 1e-3, 1.0, 0.0, 0.0, 0.0)
+    assert paper.recipe == "paper" and paper.adv_start_step == 0
+    bwe = PRESETS["live"]
+    assert bwe.recipe == "bwe" and bwe.weights == RECIPES["bwe"]
+    assert bwe.weights.stft > 0 and bwe.weights.feature_matching > 0 and bwe.weights.adv > 0
+    assert TrainConfig.from_dict(json.loads(json.dumps(paper.to_dict()))) == paper
+    with pytest.raises(ValueError, match="recipe"):
+        TrainConfig(recipe="nope")
+
+
+def test_training_never_uses_the_evaluation_band_limiters():
+    """Evaluation filters stay unseen: no Butterworth, no Kaiser beta 5, no soxr."""
+    for cfg in PRESETS.values():
+        for d in cfg.degradations:
+            if d.kind == "lowpass":
+                assert "butter" not in d.filters
+            if d.kind == "decimate":
+                assert 5.0 not in d.kaiser_betas
+            assert d.kind in ("lowpass", "decimate", "resample")

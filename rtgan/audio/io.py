@@ -19,9 +19,9 @@ import numpy as np
 import soundfile as sf
 from scipy import signal
 
-from ..fileio import atomic_write
+from ..fileio import atomic_write, unwritable_reason
 
-__all__ = ["AudioError", "read_audio", "write_audio", "resample"]
+__all__ = ["AudioError", "read_audio", "write_audio", "check_output_path", "resample"]
 
 #: Resampling filter (see :func:`resample`): passband edge as a fraction of the lower
 #: Nyquist frequency, and stopband attenuation (dB) reached *at* it.
@@ -99,6 +99,49 @@ def _format_from_extension(name: str) -> str:
     return fmt
 
 
+def check_output_path(path: PathLike, protect: Iterable[PathLike] = (), subtype: Optional[str] = None) -> str:
+    """Check that audio can be written to ``path``, cheaply and before any work is done.
+
+    :func:`write_audio` runs the same checks; a command calls this first so that a bad
+    output path is reported before a model is loaded or a file is processed. Creates
+    nothing that stays: the write permission is probed by creating and removing a hidden
+    temporary file in the destination directory (which catches read-only file systems and
+    permissions that ``os.access`` misreports, e.g. for root).
+
+    Args:
+        path: the destination.
+        protect: paths that must never be overwritten (see :func:`write_audio`).
+        subtype: the libsndfile subtype to be written (default as in :func:`write_audio`).
+
+    Returns:
+        The container format inferred from the extension (e.g. ``"WAV"``, ``"FLAC"``).
+
+    Raises:
+        AudioError: ``path`` is one of ``protect``, is a directory, its directory does not
+            exist or is not writable, or the extension or subtype is unsupported.
+    """
+    name = os.fspath(path)
+    for protected in protect:
+        if _same_file(name, os.fspath(protected)):
+            raise AudioError(
+                f"{name}: refusing to overwrite protected input file {os.fspath(protected)}"
+            )
+    if os.path.isdir(name):
+        raise AudioError(f"{name}: is a directory, cannot write audio there")
+    directory = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(directory):
+        raise AudioError(f"{name}: output directory {directory} does not exist")
+    fmt = _format_from_extension(name)
+    if subtype is None:
+        subtype = "PCM_24" if fmt in _PCM24_FORMATS else sf.default_subtype(fmt)
+    if not sf.check_format(fmt, subtype):
+        raise AudioError(f"{name}: subtype {subtype!r} is not valid for format {fmt}")
+    reason = unwritable_reason(directory)
+    if reason is not None:
+        raise AudioError(f"{name}: cannot write to {directory} ({reason})")
+    return fmt
+
+
 def write_audio(
     path: PathLike,
     audio: np.ndarray,
@@ -130,22 +173,16 @@ def write_audio(
 
     Raises:
         AudioError: ``path`` is the same file as one of ``protect``; ``path``
-            is a directory or its directory does not exist; the extension or
-            subtype is unsupported; ``audio`` is not 1-D/2-D, is empty or
-            contains NaN/Inf; ``sample_rate`` is not a positive integer; or
-            libsndfile fails to write.
+            is a directory or its directory does not exist or is not writable
+            (see :func:`check_output_path`); the extension or subtype is
+            unsupported; ``audio`` is not 1-D/2-D, is empty or contains NaN/Inf;
+            ``sample_rate`` is not a positive integer; or libsndfile fails to
+            write.
     """
     name = os.fspath(path)
-    for protected in protect:
-        if _same_file(name, os.fspath(protected)):
-            raise AudioError(
-                f"{name}: refusing to overwrite protected input file {os.fspath(protected)}"
-            )
-    if os.path.isdir(name):
-        raise AudioError(f"{name}: is a directory, cannot write audio there")
-    directory = os.path.dirname(os.path.abspath(name))
-    if not os.path.isdir(directory):
-        raise AudioError(f"{name}: output directory {directory} does not exist")
+    fmt = check_output_path(name, protect, subtype)
+    if subtype is None:
+        subtype = "PCM_24" if fmt in _PCM24_FORMATS else sf.default_subtype(fmt)
 
     arr = np.asarray(audio)
     if arr.ndim == 1:
@@ -162,12 +199,6 @@ def write_audio(
         raise AudioError(f"{name}: audio contains NaN or infinite samples")
     if isinstance(sample_rate, bool) or int(sample_rate) != sample_rate or sample_rate <= 0:
         raise AudioError(f"{name}: sample rate must be a positive integer in Hz, got {sample_rate!r}")
-
-    fmt = _format_from_extension(name)
-    if subtype is None:
-        subtype = "PCM_24" if fmt in _PCM24_FORMATS else sf.default_subtype(fmt)
-    if not sf.check_format(fmt, subtype):
-        raise AudioError(f"{name}: subtype {subtype!r} is not valid for format {fmt}")
 
     data = np.ascontiguousarray(arr.T.astype(np.float32, copy=False))
     try:

@@ -67,6 +67,8 @@ __all__ = [
     "resample",
     "ensure_package_root",
     "default_cache_dir",
+    "cache_usage",
+    "build_summary",
     "SPLITS",
     "SILENCE_DBFS",
     "BANDWIDTH_ENERGY_FRACTION",
@@ -105,11 +107,62 @@ _CACHE_DIRNAME = ".rtgan_cache"
 # ---------------------------------------------------------------------------
 
 def default_cache_dir() -> Path:
-    """``$RTGAN_CACHE`` or ``$XDG_CACHE_HOME/rtgan`` or ``~/.cache/rtgan``."""
-    if os.environ.get("RTGAN_CACHE"):
-        return Path(os.environ["RTGAN_CACHE"]).expanduser()
+    """Where downloaded ``.deb`` files and extracted packages are kept between builds.
+
+    ``$RTGAN_CACHE_DIR`` (or the older ``$RTGAN_CACHE``), else ``$XDG_CACHE_HOME/rtgan``,
+    else ``~/.cache/rtgan``. A full build keeps about 1.1 GB there.
+    """
+    for var in ("RTGAN_CACHE_DIR", "RTGAN_CACHE"):
+        if os.environ.get(var):
+            return Path(os.environ[var]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "rtgan"
+
+
+def cache_usage(path: Path | str) -> int:
+    """Bytes taken by the files under ``path`` (0 if it does not exist; links not followed)."""
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for fn in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, fn)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
+
+
+def build_summary(out_dir: Path | str, cache_dir: Path | str | None = None,
+                  debs_dir: Path | str | None = None) -> str:
+    """The lines ``rtgan data build`` prints at the end: manifest, file counts, and where the
+    download cache is and how big it is.
+
+    Args:
+        out_dir: the corpus folder (its ``corpus.json`` holds the counts).
+        cache_dir: the cache the build used (default :func:`default_cache_dir`).
+        debs_dir: the ``--debs`` folder, when it is not ``<cache_dir>/debs``.
+    """
+    out_dir = Path(out_dir)
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    meta = json.loads((out_dir / "corpus.json").read_text())
+    files = meta.get("files", {})
+    skipped = files.get("skipped", 0)
+    lines = [f"corpus manifest: {out_dir / meta.get('manifest', 'manifest.jsonl')} ({meta['num_clips']} clips, "
+             f"{meta['total_seconds'] / 3600:.2f} h)",
+             f"files: {files.get('done', 0)} decoded, {files.get('cached', 0)} cached from an earlier build, "
+             f"{skipped} skipped" + (" (unreadable: see the warnings above)" if skipped else "")]
+    where = (f"download cache: {cache_dir}, {_gb(cache_usage(cache_dir))} (.deb files and extracted packages, "
+             "reused by the next build; delete it to free the space, or put it elsewhere with --cache-dir or "
+             "$RTGAN_CACHE_DIR)")
+    lines.append(where)
+    if debs_dir is not None:
+        debs_dir = Path(debs_dir)
+        if not debs_dir.resolve().is_relative_to(cache_dir.resolve()):
+            lines.append(f".deb files: {debs_dir}, {_gb(cache_usage(debs_dir))}")
+    return "\n".join(lines)
 
 
 def manifest_hash(path: Path | str) -> str:
@@ -445,6 +498,12 @@ def _write_flac_atomic(path: Path, x: np.ndarray, sample_rate: int) -> None:
             tmp.unlink()
 
 
+def _ignore_sigint() -> None:
+    """Pool initializer: workers leave SIGINT (Ctrl-C) to the parent."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _process_file(task: _Task) -> dict:
     """Worker: turn one source file into clips. Returns {"rows", "warnings", "status"}."""
     out_dir = Path(task.out_dir)
@@ -454,7 +513,10 @@ def _process_file(task: _Task) -> dict:
     try:
         rec = json.loads(rec_path.read_text())
         if rec.get("signature") == sig and all((out_dir / r["path"]).exists() for r in rec["rows"]):
-            return {"rows": rec["rows"], "warnings": rec.get("warnings", []), "status": "cached"}
+            # a file skipped as unreadable is still skipped (and warned about) on a re-run
+            skipped = rec.get("status", "skipped" if rec.get("warnings") and not rec["rows"] else "done")
+            return {"rows": rec["rows"], "warnings": rec.get("warnings", []),
+                    "status": "skipped" if skipped == "skipped" else "cached"}
     except (OSError, ValueError, KeyError, TypeError):
         pass
 
@@ -511,7 +573,7 @@ def _process_file(task: _Task) -> dict:
         status = "done"
     rec_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = rec_path.with_name(f".{rec_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"signature": sig, "rows": rows, "warnings": warnings}))
+    tmp.write_text(json.dumps({"signature": sig, "rows": rows, "warnings": warnings, "status": status}))
     os.replace(tmp, rec_path)
     return {"rows": rows, "warnings": warnings, "status": status}
 
@@ -535,19 +597,21 @@ def _list_files(src: Source, root: Path) -> list[PurePosixPath]:
 
 
 def _durations(src: Source, root: Path, files: list[PurePosixPath],
-               warn: bool = False) -> dict[PurePosixPath, float]:
-    """Duration in seconds of every file (0 for unreadable files, logged if ``warn``)."""
-    out = {}
+               warn: bool = False) -> tuple[dict[PurePosixPath, float], set[PurePosixPath]]:
+    """Duration in seconds of every file (0 for unreadable files, logged if ``warn``), and the
+    set of unreadable files."""
+    out, unreadable = {}, set()
     for rel in files:
         try:
             info = sf.info(str(root / src.base / rel))
             out[rel] = info.frames / info.samplerate if info.samplerate > 0 else 0.0
         except Exception as e:  # noqa: BLE001 - malformed files are skipped, never fatal
             out[rel] = 0.0
+            unreadable.add(rel)
             if warn:
                 log.warning("%s: skipping unreadable file %s: %s: %s", src.name,
                             PurePosixPath(src.base) / rel, type(e).__name__, e)
-    return out
+    return out, unreadable
 
 
 def _usable_seconds(duration: float, clip_seconds: float, max_clips: int | None = None) -> float:
@@ -582,9 +646,12 @@ def _small_selection(src: Source, files: list[PurePosixPath], split_of: dict[str
 def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versions: Mapping[str, str],
           size: str, sample_rate: int, clip_seconds: float,
           reuse_flacs: bool = True, midi_pieces: Sequence[str] | None = None,
-          midi_info: Mapping[str, str] | None = None) -> tuple[list[_Task], dict[str, dict]]:
+          midi_info: Mapping[str, str] | None = None) -> tuple[list[_Task], dict[str, dict], int]:
+    """The per-file tasks, per-source info, and the number of unreadable files that planning
+    already skipped (and warned about)."""
     tasks: list[_Task] = []
     info: dict[str, dict] = {}
+    skipped_in_plan = 0
     for name in names:
         if name in OPT_IN_SOURCES:
             _plan_midi(tasks, info, out_dir, name, versions[name], size, sample_rate, clip_seconds,
@@ -595,7 +662,7 @@ def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versio
         files = _list_files(src, root)
         if not files:
             log.warning("%s: no audio files matched under %s", name, root / src.base)
-        durations = _durations(src, root, files, warn=(size == "small"))  # "full": workers warn
+        durations, unreadable = _durations(src, root, files, warn=(size == "small"))  # "full": workers warn
         weights: dict[str, float] = {}
         for rel in files:
             key = src.split_key(rel)
@@ -603,6 +670,8 @@ def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versio
         split_of = assign_splits(weights.keys(), name, weights)
         if size == "small":
             files = _small_selection(src, files, split_of, durations, clip_seconds)
+            # unreadable files warned about here never become tasks: count them as skipped
+            skipped_in_plan += len(unreadable.difference(files))
         stems: dict[str, int] = {}
         for rel in files:
             key = src.split_key(rel)
@@ -620,7 +689,7 @@ def _plan(out_dir: Path, names: Sequence[str], roots: Mapping[str, Path], versio
         info[name] = {"package": src.package, "package_version": versions[name], "domain": src.domain,
                       "license": src.license, "num_files": len(files),
                       "split_keys": {s: sorted(k for k, v in split_of.items() if v == s) for s in SPLITS}}
-    return tasks, info
+    return tasks, info, skipped_in_plan
 
 
 def _plan_midi(tasks: list[_Task], info: dict[str, dict], out_dir: Path, name: str, version: str, size: str,
@@ -783,13 +852,14 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
         reuse = False
     if not reuse:
         log.info("%s was built with other settings: rewriting its clips", out_dir)
-    tasks, source_info = _plan(out_dir, names, resolved, versions, size, sample_rate, clip_seconds, reuse,
-                               midi_pieces, midi_info)
+    tasks, source_info, skipped_in_plan = _plan(out_dir, names, resolved, versions, size, sample_rate,
+                                                clip_seconds, reuse, midi_pieces, midi_info)
 
     from tqdm import tqdm
 
     results: list[dict] = []
-    counts = {"done": 0, "cached": 0, "skipped": 0}
+    # every file warned about as unreadable counts as skipped, whether planning or a worker found it
+    counts = {"done": 0, "cached": 0, "skipped": skipped_in_plan}
     bar = tqdm(total=len(tasks), desc="corpus", unit="file", disable=not progress, dynamic_ncols=True)
     try:
         if workers <= 1 or len(tasks) <= 1:
@@ -797,8 +867,11 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
             pool = None
         else:
             ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-            pool = ctx.Pool(processes=min(int(workers), len(tasks)))
+            # Ctrl-C reaches the workers too (same process group): they ignore it and the
+            # parent stops them, instead of each printing a traceback
+            pool = ctx.Pool(processes=min(int(workers), len(tasks)), initializer=_ignore_sigint)
             it = pool.imap(_process_file, tasks, chunksize=1)
+        finished = False
         try:
             for task, res in zip(tasks, it):
                 for w in res["warnings"]:
@@ -806,9 +879,13 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
                 counts[res["status"]] += 1
                 results.append(res)
                 bar.update(1)
+            finished = True
         finally:
             if pool is not None:
-                pool.close()
+                if finished:
+                    pool.close()
+                else:  # interrupted or failed: stop the workers now rather than finish the queue
+                    pool.terminate()
                 pool.join()
     finally:
         bar.close()

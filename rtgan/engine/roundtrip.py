@@ -101,7 +101,57 @@ class RoundTrip:
         return 1000.0 * samples / self.sample_rate
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields as a dict; ``measured`` and ``spread`` are ``None`` when no click came back
+        (strict JSON has no NaN)."""
+        d = asdict(self)
+        for k in ("measured", "spread"):
+            if not np.isfinite(d[k]):
+                d[k] = None
+        return d
+
+
+def format_roundtrip_table(rows: list[tuple[str, RoundTrip]]) -> str:
+    """The ``rtgan latency`` table: one line per ``(path name, measurement)``, samples and ms.
+
+    A path on which no click came back reads "no click came back", never NaN.
+    """
+    sr, block = rows[0][1].sample_rate, rows[0][1].block_size
+    lines = [f"round trip at {sr} Hz, block {block} (samples / ms)",
+             f"{'path':>22} {'measured':>14} {'spread':>7} {'clicks':>7} {'PortAudio reports':>19} "
+             f"{'+ processor (computed)':>24}"]
+    for name, r in rows:
+        if r.found:
+            got = f"{r.measured:>6.0f} {r.ms(r.measured):>6.2f} ms {r.spread:>7.0f}"
+        else:
+            got = f"{'no click came back':>24}"
+        lines.append(f"{name:>22} {got} {r.found:>3}/{r.sent:<3} "
+                     f"{r.reported:>7.0f} {r.ms(r.reported):>6.2f} ms {r.reported + r.processor:>10.0f} "
+                     f"{r.ms(r.reported + r.processor):>6.2f} ms")
+    return "\n".join(lines)
+
+
+def missing_clicks_message(rows: list[tuple[str, RoundTrip]], jack_loopback: bool = False) -> str | None:
+    """What to connect when clicks did not come back (``None`` when every path got some).
+
+    Args:
+        rows: ``(path name, measurement)``, the device-only path first.
+        jack_loopback: whether ``--jack-loopback`` connected the ports already.
+    """
+    lost = [(name, r) for name, r in rows if r.found == 0]
+    if not lost:
+        return None
+    if rows[0][1].found == 0:
+        if jack_loopback:
+            return ("no click came back although our JACK outputs were connected to our inputs "
+                    "(--jack-loopback): check with jack_lsp -c that the PortAudio ports are connected and that "
+                    "the server runs at the measured sample rate")
+        return ("no click came back, so there is nothing to measure: connect the audio interface's output "
+                "to its input with a cable (line out -> line in, input gain low), or on a JACK server pass "
+                "--jack-loopback to connect our outputs to our inputs in software; pick the devices with "
+                "--input-device/--output-device (see 'rtgan devices')")
+    names = ", ".join(name for name, _ in lost)
+    return (f"clicks came back on the device-only path but not on: {names} (the processor muted them, or "
+            f"delayed them by more than the 0.25 s between clicks)")
 
 
 def measure_roundtrip(sample_rate: int, block_size: int = 256, processor: LiveProcessor | None = None,

@@ -111,6 +111,9 @@ class StatefulStream(BlockStream):
         """
         if block.shape[-1] != self.block_size:
             raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
+        if block.shape[0] != state.pending.shape[0]:
+            raise ValueError(f"the block has batch {block.shape[0]} but the state was made for batch "
+                             f"{state.pending.shape[0]} (make it with init_state({block.shape[0]}))")
         if not state.waiting.shape[-1] and not state.pending.shape[-1] and self.block_size % self.granule == 0:
             # whole granules and nothing buffered: the block goes straight through
             y, model_state = self.runner(np.ascontiguousarray(block, dtype=np.float32), state.model, out)
@@ -138,7 +141,7 @@ class StatefulStream(BlockStream):
             forward; to branch a stream, start from :meth:`init_state`).
 
         Raises:
-            ValueError: on a block of the wrong size.
+            ValueError: on a block of the wrong size, or a state made for another batch size.
         """
         out, state = self.step_numpy(block.detach().cpu().numpy(), state)
         return torch.from_numpy(out), state

@@ -126,8 +126,13 @@ class Generator(nn.Module):
         _, state = self.step(torch.zeros(batch, self.channels, prime, dtype=dtype, device=device), state)
         return state
 
+    @torch.no_grad()
     def step(self, block: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         """Process one block of a stream.
+
+        Runs without autograd (``torch.no_grad``, not ``inference_mode``, so the step can still
+        be traced and exported): the output and the new state never carry a graph, so a long
+        stream's memory stays flat even when the parameters require gradients.
 
         Args:
             block: ``(batch, channels, n)`` with ``n`` a multiple of :attr:`stream_granule`.
@@ -137,7 +142,9 @@ class Generator(nn.Module):
             ``(batch, channels, n)`` output, late by :attr:`latency_samples`, and the new state.
 
         Raises:
-            ValueError: bad block shape (see :meth:`check_input`) or a state of the wrong layout.
+            ValueError: bad block shape (see :meth:`check_input`) or a state of the wrong layout
+                (number of tensors, or a tensor whose shape, batch size included, is not the
+                one :meth:`state_shapes` gives for this block's batch).
         """
         self.check_input(block)
         cur = StateCursor(state, block.shape[0], block)

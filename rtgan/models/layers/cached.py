@@ -43,8 +43,9 @@ class StateCursor:
         like: a tensor whose dtype and device zero states take.
 
     Raises:
-        ValueError: (from :meth:`take`) when a given state tensor has the wrong shape, or
-            from :meth:`finish` when states were left unread.
+        ValueError: (from :meth:`take`) when a given state tensor has the wrong shape (its
+            batch size included: it must be ``batch``), or from :meth:`finish` when states
+            were left unread.
     """
 
     def __init__(self, state: Sequence[torch.Tensor] | None, batch: int, like: torch.Tensor) -> None:
@@ -65,6 +66,10 @@ class StateCursor:
         if t.dim() != 3 or t.shape[1] != channels or t.shape[2] != frames:
             raise ValueError(f"state tensor {self.index - 1} has shape {tuple(t.shape)}, "
                              f"expected (batch, {channels}, {frames})")
+        if t.shape[0] != self.batch:
+            raise ValueError(f"state tensor {self.index - 1} has shape {tuple(t.shape)}: a state for batch "
+                             f"{t.shape[0]}, but the block has batch {self.batch} (make the state with "
+                             f"init_state({self.batch}))")
         return t
 
     def put(self, t: torch.Tensor) -> None:
