@@ -155,6 +155,32 @@ def _speech_png(path: str) -> Path:
     return p.with_name(f"{p.stem}_speech{p.suffix or '.png'}")
 
 
+def cmd_calibrate(args, argv) -> int:
+    from ..calibrate import calibrate_residual_gain, with_gain
+    from ..checkpoint import save_generator
+    from ..models import registry
+    out = Path(args.out)
+    if out.resolve() == Path(args.checkpoint).resolve():
+        raise ValueError("--out must not be the --checkpoint it reads")
+    model = registry.load_model(args.model, path=args.checkpoint)
+    res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
+                                  margin_db=args.margin_db, max_clips=args.max_clips, progress=not args.quiet)
+    for lim, domains in res["table"].items():
+        for domain, t in domains.items():
+            shown = " ".join(f"{g}:{v:.2f}" for g, v in t["snr_db_by_gain"].items())
+            print(f"{lim:8s} {domain:7s} input {t['input_snr_db']:.2f} dB, spline {t['spline_snr_db']:.2f} dB; "
+                  f"model SNR by gain: {shown}")
+    if res["gain"] is None:
+        print(f"rtgan calibrate: error: no gain satisfies: {res['rule']}", file=sys.stderr)
+        return 1
+    meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
+    meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
+    meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [_command_line(argv)]
+    save_generator(out, with_gain(model, res["gain"]), meta)
+    print(f"residual gain {res['gain']:g} ({res['rule']}); wrote {out}")
+    return 0
+
+
 def cmd_eval(args, argv) -> int:
     from ..audio.bandlimit import BAND_LIMITERS
     from ..evaluate import default_cache_path, evaluate, format_table, format_tonal, write_json
@@ -437,6 +463,20 @@ def build_parser() -> argparse.ArgumentParser:
                             "torchscript, eager; overlap-save: torchscript (default) or eager")
 
     from ..audio.bandlimit import BAND_LIMITERS
+    ca = sub.add_parser("calibrate", help="choose the generated band's level (residual gain) on the validation split")
+    ca.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
+    ca.add_argument("--checkpoint", required=True, help="the trained .safetensors checkpoint to calibrate")
+    ca.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl)")
+    ca.add_argument("--out", required=True, help="where the calibrated checkpoint goes (.safetensors + .json)")
+    ca.add_argument("--split", default="val", choices=("train", "val", "test"),
+                    help="split the gain is chosen on (default: %(default)s; never test)")
+    ca.add_argument("--limiter", nargs="+", default=["soxr", "kaiser"],
+                    help="band-limiters the SNR rule must hold for (default: %(default)s)")
+    ca.add_argument("--margin-db", type=float, default=0.15,
+                    help="allowed mean SNR below the cubic-spline baseline per domain, in dB (default: %(default)s dB)")
+    ca.add_argument("--max-clips", type=int, help="use at most this many clips (default: all)")
+    ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
     e = sub.add_parser("eval", help="SNR, LSD and ViSQOL on a corpus split against band-limited and spline "
                                     "baselines, per band-limiter; the model's tonal-artifact figure",
                        description="Limiters: " + "; ".join(f"{n}: {b.description}"
@@ -596,6 +636,8 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
             return cmd_data_build(args)
         if args.command == "train":
             return cmd_train(args, argv)
+        if args.command == "calibrate":
+            return cmd_calibrate(args, argv)
         if args.command == "eval":
             return cmd_eval(args, argv)
         if args.command == "render":
