@@ -195,6 +195,9 @@ def lsd(
 
 #: Sample rate (Hz) ViSQOL's audio mode is defined at.
 VISQOL_SAMPLE_RATE = 48000
+#: Shortest signal (samples at 48 kHz) ViSQOL's audio mode scores: its patches are 45
+#: frames of its gammatone spectrogram, ~1 s. Shorter pairs are tiled (see :func:`visqol`).
+VISQOL_MIN_SAMPLES = 48000 * 5 // 4
 _VISQOL_API = None
 
 
@@ -254,6 +257,11 @@ def visqol(estimate: ArrayLike, target: ArrayLike, sample_rate: int = VISQOL_SAM
     compiled code is cached on disk), then about 0.1 s per second of audio on one core
     (~1 s for a 10 s clip).
 
+    Short signals: ViSQOL needs at least ~1 s (45 spectrogram frames per patch). A pair
+    shorter than :data:`VISQOL_MIN_SAMPLES` (1.25 s) is tiled, estimate and reference
+    alike, to that length, so a 0.6 s spoken word is scored as the same word said back to
+    back (the score of identical signals stays at the maximum).
+
     Args:
         estimate: degraded / processed signal, 1-D ``(samples,)``, numpy or tensor.
         target: reference signal, 1-D, the same length.
@@ -274,6 +282,9 @@ def visqol(estimate: ArrayLike, target: ArrayLike, sample_rate: int = VISQOL_SAM
     ref = _as_mono_float64(target, "visqol: target")
     if est.shape != ref.shape:
         raise ValueError(f"visqol: estimate has {est.size} samples, target {ref.size}")
+    if est.size < VISQOL_MIN_SAMPLES:
+        reps = -(-VISQOL_MIN_SAMPLES // est.size)
+        est, ref = np.tile(est, reps), np.tile(ref, reps)
     result = _visqol_api().measure_from_arrays(ref, est, VISQOL_SAMPLE_RATE)
     return float(result.moslqo)
 

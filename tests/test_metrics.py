@@ -242,3 +242,19 @@ def test_visqol_identical_is_high_and_band_limited_is_lower():
     x48, _ = band_limit("kaiser", y)
     assert visqol(x48, y) < same - 1.0
     assert visqol(torch.from_numpy(y).float(), torch.from_numpy(y)) > 4.5  # tensors too
+
+
+@pytest.mark.slow
+def test_visqol_scores_a_short_word_by_tiling_it():
+    """ViSQOL needs ~1 s; a 0.6 s pair is tiled (both alike) and scored like the tiled pair."""
+    pytest.importorskip("visqol")
+    from rtgan.audio.bandlimit import band_limit
+    import soundfile as sf
+    from rtgan.metrics import VISQOL_MIN_SAMPLES
+
+    y, _ = sf.read(EXAMPLES / "speech_klettres_en_car-dog.flac", dtype="float64")
+    word = y[:int(0.6 * SR)]
+    x48, _ = band_limit("kaiser", word)
+    reps = -(-VISQOL_MIN_SAMPLES // len(word))
+    assert visqol(word, word) > 4.5
+    assert visqol(x48, word) == pytest.approx(visqol(np.tile(x48, reps), np.tile(word, reps)))
