@@ -102,3 +102,18 @@ def test_training_never_uses_the_evaluation_band_limiters():
             if d.kind == "decimate":
                 assert 5.0 not in d.kaiser_betas
             assert d.kind in ("lowpass", "decimate", "resample")
+
+
+def test_discriminator_view_keeps_only_the_generated_band():
+    import numpy as np
+    from rtgan.training.loop import discriminator_view
+    cfg = PRESETS["live"]
+    view = discriminator_view(cfg, 48000, torch.device("cpu"))
+    t = torch.arange(48000) / 48000
+    for f, expect in ((1000.0, 0.0), (4000.0, 0.0), (12000.0, cfg.disc_input_gain)):
+        y = view(torch.sin(2 * np.pi * f * t).view(1, 1, -1))[0, 0, 1000:-1000]
+        # passband and stopband within -50 dB (of the gain) of the ideal high-pass
+        assert float(y.abs().max()) == pytest.approx(expect, abs=10 ** (-50 / 20) * cfg.disc_input_gain)
+    paper = TrainConfig.with_recipe(cfg, "paper")
+    w = torch.randn(1, 1, 100)
+    assert torch.equal(discriminator_view(paper, 48000, torch.device("cpu"))(w), w)

@@ -69,6 +69,10 @@ class TrainConfig:
             the level-dependent loss terms.
         adversarial: train with the discriminators (False: ``L_time`` + ``L_flat`` only).
         adv_start_step: steps of pure reconstruction training before the GAN terms start.
+        disc_highpass_hz: the discriminators see only the band above this (Hz; 0: the whole
+            waveform, as in the seed), scaled by ``disc_input_gain``; see
+            :func:`rtgan.training.loop.discriminator_view`.
+        disc_input_gain: gain on what the discriminators see.
         discriminator: HiFi-GAN MPD + MSD widths.
         degradations: how band-limited inputs are made from targets in training; each item
             draws one of them (and its filter shape) at random, so the model does not learn
@@ -97,6 +101,8 @@ class TrainConfig:
     item_max_gain_db: float = 30.0
     adversarial: bool = True
     adv_start_step: int = 1000
+    disc_highpass_hz: float = 6000.0
+    disc_input_gain: float = 10.0
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     # no Bessel: its passband droop (-1.2 dB at 4 kHz after filtfilt) would make the kept
     # band's target ambiguous
@@ -124,7 +130,7 @@ class TrainConfig:
         """
         if recipe not in RECIPES:
             raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
-        extra = {"adv_start_step": 0} if recipe == "paper" else {}
+        extra = {"adv_start_step": 0, "disc_highpass_hz": 0.0, "disc_input_gain": 1.0} if recipe == "paper" else {}
         return dataclasses.replace(base, recipe=recipe, weights=RECIPES[recipe], **extra)
 
     def to_dict(self) -> dict:

@@ -68,10 +68,31 @@ def init_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     return TrainState(g, d, opt_g, opt_d, sched_g, sched_d)
 
 
+def discriminator_view(cfg: TrainConfig, sample_rate: int, device: torch.device):
+    """What the discriminators see of a waveform ``(batch, 1, samples)``.
+
+    With ``cfg.disc_highpass_hz`` > 0: the band above that frequency (zero-phase linear-phase
+    FIR high-pass, 127 taps, Kaiser window, at ``sample_rate`` Hz), times ``cfg.disc_input_gain``.
+    The band below it is the input itself in real and generated audio alike, and the band the
+    generator makes carries ~1 % of the energy: on the raw waveform the discriminators sit at
+    chance (LSGAN loss 0.5 per sub-discriminator) and give the generator nothing to learn from.
+    Otherwise the identity (the seed's discriminators see the waveform).
+    """
+    if cfg.disc_highpass_hz <= 0:
+        return lambda w: w
+    from scipy.signal import firwin
+
+    taps = 127
+    h = torch.tensor(firwin(taps, cfg.disc_highpass_hz, fs=sample_rate, pass_zero=False, window=("kaiser", 8.0)),
+                     dtype=torch.float32, device=device).view(1, 1, taps) * cfg.disc_input_gain
+    return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
+
+
 def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
                amp_dtype: torch.dtype | None = None) -> dict[str, float]:
     """One discriminator + generator update on a batch ``(batch, 1, samples)``; returns loss terms."""
     g, d = state.generator, state.discriminator
+    view = discriminator_view(cfg, g.sample_rate_out, x.device)
     g.train()
     adv = d is not None and state.step >= cfg.adv_start_step
     autocast = torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
@@ -81,18 +102,18 @@ def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Te
     if adv:
         d.train()
         with autocast:
-            real_logits, real_feats = d(y)
-            fake_logits, _ = d(y_hat.detach())
+            real_logits, real_feats = d(view(y))
+            fake_logits, _ = d(view(y_hat.detach()))
             loss_d = lsgan_discriminator_loss(real_logits, fake_logits)
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         state.opt_d.step()
         terms["disc"] = float(loss_d.detach())
         with autocast:
-            fake_logits, fake_feats = d(y_hat)
+            fake_logits, fake_feats = d(view(y_hat))
             if cfg.weights.feature_matching > 0:
                 with torch.no_grad():
-                    _, real_feats = d(y)
+                    _, real_feats = d(view(y))
     weights = cfg.weights if adv else dataclasses.replace(cfg.weights, adv=0.0, feature_matching=0.0)
     with autocast:
         loss_g, g_terms = generator_loss(
