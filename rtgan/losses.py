@@ -16,25 +16,42 @@ target 0.
 Shapes: waveforms are ``(batch, samples)`` or ``(batch, 1, samples)``;
 discriminator outputs are lists with one tensor of any shape
 (typically ``(batch, n)``) per sub-discriminator.
+
+Also offered for other model families: the non-saturating cross-entropy
+(Goodfellow et al. 2014), hinge (Lim & Ye 2017) and Wasserstein (Arjovsky et
+al. 2017) adversarial losses, the WGAN-GP gradient penalty (Gulrajani et al.
+2017), WGAN weight clipping, and the power-spectrogram and content losses of
+Alahi, Sifringer & Stegmüller (2020, eqs. 16-17).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 __all__ = [
     "lsgan_discriminator_loss",
     "lsgan_generator_loss",
+    "nonsaturating_discriminator_loss",
+    "nonsaturating_generator_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+    "gradient_penalty",
+    "clip_weights_",
     "feature_matching_loss",
     "time_mse",
     "spectral_flatness",
     "spectral_flatness_loss",
     "multi_resolution_stft_loss",
     "mel_l1_loss",
+    "power_spectrogram_loss",
+    "content_loss",
     "STFT_RESOLUTIONS",
     "LossWeights",
     "generator_loss",
@@ -103,6 +120,247 @@ def lsgan_generator_loss(fake: Sequence[Tensor]) -> Tensor:
     for dg in fake:
         total = total + torch.mean((dg - 1.0) ** 2)
     return total
+
+
+Logits = Union[Tensor, Sequence[Tensor]]
+
+
+def _as_outputs(name: str, outputs: Logits) -> list[Tensor]:
+    """A bare tensor is one sub-discriminator's output; a sequence has one per sub-discriminator."""
+    items = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    _check_nonempty(name, items)
+    return items
+
+
+def _paired_outputs(real: Logits, fake: Logits) -> list[tuple[Tensor, Tensor]]:
+    real, fake = _as_outputs("real", real), _as_outputs("fake", fake)
+    if len(real) != len(fake):
+        raise ValueError(
+            f"real and fake have different numbers of sub-discriminators ({len(real)} vs {len(fake)})"
+        )
+    for k, (dr, dg) in enumerate(zip(real, fake)):
+        if dr.shape != dg.shape:
+            raise ValueError(
+                f"sub-discriminator {k}: real shape {tuple(dr.shape)} != fake shape {tuple(dg.shape)}"
+            )
+    return list(zip(real, fake))
+
+
+def nonsaturating_discriminator_loss(real: Logits, fake: Logits) -> Tensor:
+    """Cross-entropy GAN discriminator loss on logits (Goodfellow et al. 2014, eq. 1).
+
+    With ``D_k = sigmoid(l_k)`` for logits ``l_k``:
+    ``L_D = sum_k ( mean[-log sigmoid(l_k(y))] + mean[-log(1 - sigmoid(l_k(G(x))))] )
+    = sum_k ( mean[softplus(-l_k(y))] + mean[softplus(l_k(G(x)))] )``,
+    i.e. binary cross-entropy with real label 1 and fake label 0 (Alahi et al. 2020 eq. 2).
+    Evaluated with ``softplus`` so that large logits neither overflow nor lose precision.
+
+    Args:
+        real: logits of the target audio, one tensor (any shape, e.g. ``(batch, n)``) or a
+            sequence with one per sub-discriminator.
+        fake: logits of the generated audio (detached when training D), same structure.
+
+    Returns:
+        Scalar tensor (nats).
+
+    Raises:
+        ValueError: empty input, different numbers of sub-discriminators or mismatched shapes.
+    """
+    pairs = _paired_outputs(real, fake)
+    total = pairs[0][0].new_zeros(())
+    for dr, dg in pairs:
+        total = total + torch.mean(F.softplus(-dr)) + torch.mean(F.softplus(dg))
+    return total
+
+
+def nonsaturating_generator_loss(fake: Logits) -> Tensor:
+    """Non-saturating GAN generator loss on logits (Goodfellow et al. 2014, Sec. 3).
+
+    ``L_G = sum_k mean[-log sigmoid(l_k(G(x)))] = sum_k mean[softplus(-l_k(G(x)))]``, the
+    ``-log D(G(z))`` form that keeps gradients strong while D wins (Alahi et al. 2020 eq. 4),
+    instead of minimising ``log(1 - D(G(z)))``.
+
+    Args:
+        fake: logits of the generated audio, one tensor or one per sub-discriminator.
+
+    Returns:
+        Scalar tensor (nats).
+
+    Raises:
+        ValueError: ``fake`` is empty.
+    """
+    items = _as_outputs("fake", fake)
+    total = items[0].new_zeros(())
+    for dg in items:
+        total = total + torch.mean(F.softplus(-dg))
+    return total
+
+
+def hinge_discriminator_loss(real: Logits, fake: Logits) -> Tensor:
+    """Hinge GAN discriminator loss (Lim & Ye 2017, "Geometric GAN"; MelGAN, Kumar et al. 2019 eq. 1).
+
+    ``L_D = sum_k ( mean[max(0, 1 - D_k(y))] + mean[max(0, 1 + D_k(G(x)))] )`` on raw (unbounded)
+    discriminator outputs.
+
+    Args:
+        real: ``D_k(y)``, one tensor (any shape) or one per sub-discriminator.
+        fake: ``D_k(G(x))`` (detached when training D), same structure.
+
+    Returns:
+        Scalar tensor (dimensionless).
+
+    Raises:
+        ValueError: empty input, different numbers of sub-discriminators or mismatched shapes.
+    """
+    pairs = _paired_outputs(real, fake)
+    total = pairs[0][0].new_zeros(())
+    for dr, dg in pairs:
+        total = total + torch.mean(torch.relu(1.0 - dr)) + torch.mean(torch.relu(1.0 + dg))
+    return total
+
+
+def hinge_generator_loss(fake: Logits) -> Tensor:
+    """Hinge GAN generator loss (Lim & Ye 2017; MelGAN, Kumar et al. 2019 eq. 2).
+
+    ``L_G = -sum_k mean[D_k(G(x))]`` (no hinge on the generator side).
+
+    Args:
+        fake: ``D_k(G(x))``, one tensor or one per sub-discriminator.
+
+    Returns:
+        Scalar tensor (dimensionless).
+
+    Raises:
+        ValueError: ``fake`` is empty.
+    """
+    items = _as_outputs("fake", fake)
+    total = items[0].new_zeros(())
+    for dg in items:
+        total = total - torch.mean(dg)
+    return total
+
+
+def wasserstein_critic_loss(real: Logits, fake: Logits) -> Tensor:
+    """Wasserstein critic loss (Arjovsky, Chintala & Bottou 2017, Algorithm 1; Alahi et al. 2020 eq. 19).
+
+    ``L_C = sum_k ( mean[D_k(G(x))] - mean[D_k(y)] )``: minimising it maximises the
+    Kantorovich-Rubinstein estimate ``E[D(y)] - E[D(G(x))]`` of the Wasserstein-1 distance,
+    valid only while the critic is kept (about) 1-Lipschitz, by :func:`clip_weights_` or
+    :func:`gradient_penalty` (add it separately).
+
+    Args:
+        real: critic scores ``D_k(y)``, one tensor (any shape) or one per sub-critic.
+        fake: critic scores ``D_k(G(x))`` (detached when training the critic), same structure.
+
+    Returns:
+        Scalar tensor (units of the critic output).
+
+    Raises:
+        ValueError: empty input, different numbers of sub-critics or mismatched shapes.
+    """
+    pairs = _paired_outputs(real, fake)
+    total = pairs[0][0].new_zeros(())
+    for dr, dg in pairs:
+        total = total + torch.mean(dg) - torch.mean(dr)
+    return total
+
+
+def wasserstein_generator_loss(fake: Logits) -> Tensor:
+    """Wasserstein generator loss (Arjovsky et al. 2017, Algorithm 1; Alahi et al. 2020 eq. 18).
+
+    ``L_G = -sum_k mean[D_k(G(x))]``.
+
+    Args:
+        fake: critic scores ``D_k(G(x))``, one tensor or one per sub-critic.
+
+    Returns:
+        Scalar tensor (units of the critic output).
+
+    Raises:
+        ValueError: ``fake`` is empty.
+    """
+    items = _as_outputs("fake", fake)
+    total = items[0].new_zeros(())
+    for dg in items:
+        total = total - torch.mean(dg)
+    return total
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Logits],
+    real: Tensor,
+    fake: Tensor,
+    weight: float = 10.0,
+    eps: Optional[Tensor] = None,
+    generator: Optional[torch.Generator] = None,
+) -> Tensor:
+    """WGAN-GP gradient penalty (Gulrajani et al. 2017, eq. 3 and Algorithm 1).
+
+    ``L_GP = lambda * E_xhat[(||grad_xhat D(xhat)||_2 - 1)^2]`` with
+    ``xhat = eps * y + (1 - eps) * G(x)``, ``eps ~ U[0, 1]`` drawn once per example, the norm
+    taken over all non-batch axes of each example and the expectation a mean over the batch.
+    The paper's ``lambda`` is 10. Real and fake are detached; the gradient is built with
+    ``create_graph=True``, so the penalty back-propagates into the critic's parameters. A
+    critic returning several tensors (sub-critics) or a score map ``(batch, n)`` is
+    differentiated through the sum of all its scores; each example's score must depend on that
+    example only (no batch normalisation, as the paper notes).
+
+    Args:
+        critic: callable mapping a batch like ``real`` to a tensor or a sequence of tensors,
+            each with the batch on axis 0.
+        real: target audio ``y``, ``(batch, ...)``, e.g. ``(batch, 1, samples)``.
+        fake: generated audio ``G(x)``, same shape.
+        weight: ``lambda`` (>= 0).
+        eps: optional interpolation weights, shape ``(batch,)``, values in [0, 1]; drawn
+            from ``U[0, 1)`` with ``generator`` when omitted.
+        generator: random generator for ``eps`` (on the device of ``real``).
+
+    Returns:
+        Scalar tensor (``lambda`` times squared critic-output-per-input-amplitude units).
+
+    Raises:
+        ValueError: shapes differ, ``real`` has no batch axis, ``eps`` has the wrong shape,
+            or ``weight < 0``.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real shape {tuple(real.shape)} != fake shape {tuple(fake.shape)}")
+    if real.dim() < 1 or real.shape[0] == 0:
+        raise ValueError(f"real must have a non-empty batch axis, got shape {tuple(real.shape)}")
+    if weight < 0:
+        raise ValueError(f"weight must be >= 0, got {weight}")
+    batch = real.shape[0]
+    if eps is None:
+        eps = torch.rand(batch, generator=generator, dtype=real.dtype, device=real.device)
+    elif eps.shape != (batch,):
+        raise ValueError(f"eps must have shape ({batch},), got {tuple(eps.shape)}")
+    e = eps.to(dtype=real.dtype, device=real.device).reshape((batch,) + (1,) * (real.dim() - 1))
+    x_hat = (e * real.detach() + (1.0 - e) * fake.detach()).requires_grad_(True)
+    scores = _as_outputs("critic output", critic(x_hat))
+    total_score = sum(s.sum() for s in scores)
+    (grad,) = torch.autograd.grad(total_score, x_hat, create_graph=True)
+    norms = torch.linalg.vector_norm(grad.reshape(batch, -1), dim=1)
+    return weight * torch.mean((norms - 1.0) ** 2)
+
+
+@torch.no_grad()
+def clip_weights_(module: nn.Module, c: float = 0.01) -> None:
+    """Clip every parameter of ``module`` to ``[-c, c]`` in place (WGAN weight clipping).
+
+    Arjovsky et al. (2017), Algorithm 1: after each critic update,
+    ``w <- clip(w, -c, c)`` for every critic parameter ``w``; the paper uses ``c = 0.01``.
+    This keeps the critic in a compact set of functions, hence K-Lipschitz for some K.
+
+    Args:
+        module: the critic; all of ``module.parameters()`` are clipped, buffers are not.
+        c: clipping bound (> 0, same units as the parameters).
+
+    Raises:
+        ValueError: ``c`` is not a finite positive number.
+    """
+    if not (0.0 < c < float("inf")):
+        raise ValueError(f"c must be a finite positive number, got {c}")
+    for p in module.parameters():
+        p.clamp_(-c, c)
 
 
 def feature_matching_loss(
@@ -357,6 +615,101 @@ def mel_l1_loss(y_hat: Tensor, y: Tensor, sample_rate: int = 48000, n_fft: int =
 
     kw = dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels)
     return torch.mean(torch.abs(log_mel(_as_batch_waveform(y, "y"), **kw) - log_mel(_as_batch_waveform(y_hat, "y_hat"), **kw)))
+
+
+def _power_spectrogram(wav: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """``|STFT(x)|^2`` as ``re^2 + im^2`` (finite gradient at 0), ``(batch, n_fft//2 + 1, frames)``.
+
+    The STFT convention of :mod:`rtgan.dsp`: periodic Hann window of ``n_fft`` samples,
+    ``center=True`` with ``n_fft // 2`` zeros on each side, no normalisation.
+    """
+    if n_fft <= 0 or hop_length <= 0:
+        raise ValueError(f"n_fft and hop_length must be positive, got {n_fft}, {hop_length}")
+    window = torch.hann_window(n_fft, periodic=True, dtype=wav.dtype, device=wav.device)
+    spec = torch.stft(wav, n_fft=n_fft, hop_length=hop_length, win_length=n_fft, window=window,
+                      center=True, pad_mode="constant", normalized=False, onesided=True, return_complex=True)
+    return spec.real**2 + spec.imag**2
+
+
+def power_spectrogram_loss(y_hat: Tensor, y: Tensor, n_fft: int = 2048, hop_length: int = 512) -> Tensor:
+    """Power-spectrogram distance of Alahi, Sifringer & Stegmüller (2020), eq. (16).
+
+    ``L_freq = 1/(K W) || |X_t|^2 - |X_g|^2 ||_F^2`` (Sec. IV-I), with ``X`` the STFT of
+    ``x`` on ``K`` frequency bins and ``W`` time frames, ``x_t = y`` the target and
+    ``x_g = y_hat`` the generated audio: the mean squared difference of the power
+    spectrograms, per example; averaged over the batch here (the paper writes every loss for
+    a single sample). The paper weights it by ``lambda_f = 10`` (Sec. V-B, eq. 21).
+
+    STFT parameters: the paper gives none (no FFT size, hop or window). Here: periodic Hann
+    window of ``n_fft`` samples, ``center=True`` with zero padding of ``n_fft // 2`` on each
+    side, no normalisation (the :mod:`rtgan.dsp` convention), so ``K = n_fft // 2 + 1`` and
+    ``W = 1 + samples // hop_length``. The defaults 2048 / 512 are those of
+    :func:`rtgan.metrics.lsd`, which implements the paper's eq. (25) "using the same
+    convention" as eq. (16).
+
+    Args:
+        y_hat: generated waveform ``(batch, samples)``, ``(batch, 1, samples)`` or ``(samples,)``.
+        y: target waveform of the same shape.
+        n_fft: FFT size and window length in samples.
+        hop_length: hop between frames in samples.
+
+    Returns:
+        Scalar tensor in squared power-spectrum units (amplitude^4; the unnormalised STFT
+        makes it grow with ``n_fft``, and it is not level-invariant).
+
+    Raises:
+        ValueError: shapes differ or are invalid, or non-positive ``n_fft``/``hop_length``.
+    """
+    _check_pair(y_hat, y)
+    p_hat = _power_spectrogram(_as_batch_waveform(y_hat, "y_hat"), n_fft, hop_length)
+    p = _power_spectrogram(_as_batch_waveform(y, "y"), n_fft, hop_length)
+    return torch.mean((p - p_hat) ** 2)
+
+
+def content_loss(extractor: nn.Module, y_hat: Tensor, y: Tensor) -> Tensor:
+    """Content loss on a frozen network's features, Alahi, Sifringer & Stegmüller (2020), eq. (17).
+
+    ``L_ae = 1/(C_ae W_ae) || phi(x_t) - phi(x_g) ||_F^2`` (Sec. IV-I), with ``phi`` the
+    ``C_ae x W_ae`` bottleneck of a pretrained autoencoder, ``x_t = y`` and ``x_g = y_hat``:
+    the mean squared (L2) difference of the features, per example; averaged over the batch
+    here. If ``extractor`` returns several feature tensors, the mean squared differences are
+    summed over them (one tensor, as in the paper, gives eq. 17 exactly). The paper weights it
+    by ``lambda_ae = 0.1`` (Sec. V-B, eq. 22). After Johnson, Alahi & Fei-Fei (2016).
+
+    The extractor stays frozen: it is run with detached copies of its parameters
+    (:func:`torch.func.functional_call`), so they receive no gradient whatever their
+    ``requires_grad``, while ``y_hat`` does; the target's features are computed without a
+    graph. The module is not modified.
+
+    Args:
+        extractor: feature network ``phi`` in eval mode, mapping a waveform batch like ``y``
+            to a tensor or a list/tuple of tensors.
+        y_hat: generated waveform, e.g. ``(batch, 1, samples)``.
+        y: target waveform of the same shape.
+
+    Returns:
+        Scalar tensor (squared feature units).
+
+    Raises:
+        ValueError: shapes differ; ``extractor`` is in training mode; it returns no tensor,
+            or different numbers/shapes of features for ``y_hat`` and ``y``.
+    """
+    _check_pair(y_hat, y)
+    if extractor.training:
+        raise ValueError("extractor must be frozen in eval mode (call extractor.eval())")
+    frozen = {name: p.detach() for name, p in extractor.named_parameters()}
+    frozen.update(dict(extractor.named_buffers()))
+    feats_hat = _as_outputs("extractor output", torch.func.functional_call(extractor, frozen, (y_hat,)))
+    with torch.no_grad():
+        feats = _as_outputs("extractor output", torch.func.functional_call(extractor, frozen, (y,)))
+    if len(feats) != len(feats_hat):
+        raise ValueError(f"extractor returned {len(feats_hat)} features for y_hat but {len(feats)} for y")
+    total = feats_hat[0].new_zeros(())
+    for i, (f_hat, f) in enumerate(zip(feats_hat, feats)):
+        if f_hat.shape != f.shape:
+            raise ValueError(f"feature {i}: y_hat shape {tuple(f_hat.shape)} != y shape {tuple(f.shape)}")
+        total = total + torch.mean((f - f_hat) ** 2)
+    return total
 
 
 @dataclass(frozen=True)
