@@ -7,8 +7,13 @@ A checkpoint is two files side by side: ``NAME.safetensors`` (tensors only) and 
      "metrics": {...}, ...}
 
 Generator weights live under the key prefix ``generator.``; training checkpoints add other
-prefixes (``discriminator.``, optimizer state) that :func:`load_generator` ignores by prefix,
-but within the generator prefix every key must match exactly.
+prefixes (``discriminator.``, optimizer state) that
+:func:`rtgan.models.registry.load_generator` ignores by prefix, but within the generator prefix
+every key must match exactly.
+
+This module only reads and writes tensors and metadata; it knows no model classes. Building
+the generator a checkpoint names is the registry's job (:mod:`rtgan.models.registry` imports
+this module, never the other way round).
 """
 from __future__ import annotations
 
@@ -121,29 +126,9 @@ def save_generator(path: str | Path, model: Any, metadata: dict[str, Any]) -> Pa
     return save_checkpoint(path, generator_tensors(model), meta)
 
 
-def load_generator(path: str | Path, expected_name: str | None = None, device: str = "cpu") -> Any:
-    """Build the generator named in a checkpoint and load its weights strictly.
+def generator_state(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The generator's state dict from a checkpoint's tensors: the ``generator.`` keys, prefix removed.
 
-    Raises:
-        CheckpointError: corrupt files, a different model than ``expected_name``, a config
-            that does not fit, or missing/unexpected/mis-shaped weights.
+    Tensors under other prefixes (discriminator, optimizer state) are left out.
     """
-    from .models import registry
-
-    tensors, meta = read_checkpoint(path)
-    name = meta.get("model")
-    if expected_name is not None and name != expected_name:
-        raise CheckpointError(f"{path} holds model {name!r}, not {expected_name!r}")
-    try:
-        e = registry.entry(name)
-    except KeyError as err:
-        raise CheckpointError(str(err)) from None
-    config = config_from_dict(e.config_cls, meta.get("config", {}))
-    model = e.generator(config)
-    state = {k[len(GENERATOR_PREFIX):]: v for k, v in tensors.items() if k.startswith(GENERATOR_PREFIX)}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise CheckpointError(f"{path}: weights do not match {name} {config}: {err}") from None
-    model.metadata = meta
-    return model.to(device).eval()
+    return {k[len(GENERATOR_PREFIX):]: v for k, v in tensors.items() if k.startswith(GENERATOR_PREFIX)}

@@ -3,8 +3,9 @@ import json
 import pytest
 import torch
 
-from rtgan.checkpoint import CheckpointError, load_generator, read_checkpoint, save_checkpoint, save_generator
+from rtgan.checkpoint import CheckpointError, read_checkpoint, save_checkpoint, save_generator
 from rtgan.models import registry
+from rtgan.models.registry import load_generator
 
 from helpers import random_model
 

@@ -126,6 +126,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import rtgan.cli.common as cli_common  # noqa: E402
 import rtgan.cli.main as cli  # noqa: E402
 
 
@@ -134,7 +135,7 @@ def no_model_load(monkeypatch):
     """Fail the test if a command loads a model (the checks under test must come first)."""
     def refuse(args):
         raise AssertionError("the model was loaded before the arguments were checked")
-    monkeypatch.setattr(cli, "_load", refuse)
+    monkeypatch.setattr(cli_common, "load_model", refuse)
 
 
 def _one_line(err: str) -> str:

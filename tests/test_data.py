@@ -14,15 +14,10 @@ import soundfile as sf
 import torch
 from scipy.signal import butter, firwin, sosfiltfilt, welch
 
-from rtgan.data.corpus import (
-    SPLITS,
-    assign_splits,
-    build_corpus,
-    manifest_hash,
-    measure_bandwidth,
-    measure_energy_bandwidth,
-    resample,
-)
+from rtgan.audio.io import resample
+from rtgan.data.common import SPLITS, assign_splits
+from rtgan.data.corpus import build_corpus, manifest_hash
+from rtgan.data.corpus.measure import measure_bandwidth, measure_energy_bandwidth
 from rtgan.data.dataset import ClipDataset, load_manifest
 from rtgan.data.sources import SOURCES, get_source
 
@@ -357,7 +352,7 @@ def test_clip_dataset_filters(corpus):
 # --- the download cache ---------------------------------------------------------------------
 
 def test_cache_dir_default_and_environment(monkeypatch, tmp_path):
-    from rtgan.data.corpus import default_cache_dir
+    from rtgan.data.corpus.debs import default_cache_dir
     for var in ("RTGAN_CACHE_DIR", "RTGAN_CACHE", "XDG_CACHE_HOME"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

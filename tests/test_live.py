@@ -290,7 +290,8 @@ def test_latency_recovers_the_jack_loopback(jack_server):
 
 @pytest.mark.audio_server
 def test_live_survives_a_nan_model_by_falling_back_to_dry(jack_server):
-    from rtgan.engine.live import LiveProcessor, run_live
+    from rtgan.engine.device import run_live
+    from rtgan.engine.live import LiveProcessor
 
     class Watched(LiveProcessor):
         finite = True
@@ -313,7 +314,7 @@ def test_resampling_processor_passes_audio_at_another_device_rate(rate, block):
     its input, delayed by the reported latency."""
     pytest.importorskip("samplerate")
     from scipy import signal
-    from rtgan.engine.live import ResamplingProcessor
+    from rtgan.engine.resampling import ResamplingProcessor
     p = ResamplingProcessor(Poisonable(), rate, block_size=block, channels=2, runtime="eager", deadline_ms=1e6)
     assert p.inner.block_size % p.inner.model.stream_granule == 0
     sos = signal.butter(8, 3000, fs=rate, output="sos")

@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from rtgan.data import midi
-from rtgan.data.corpus import SPLITS, build_corpus, manifest_hash
+from rtgan.data.common import SPLITS
+from rtgan.data.corpus import build_corpus, manifest_hash
+from rtgan.data.midi.export import export_midi, rewrite_programs
+from rtgan.data.midi.pieces import (FULL_MAX_PIECES, GM_PROGRAMS, PROGRAMS_PER_PIECE, SMALL_PIECES_PER_SPLIT,
+                                    corpus_root, order_pieces, programs_for, select_pieces)
+from rtgan.data.midi.render import RENDER_SAMPLE_RATE
+from rtgan.data.midi.tools import (DEFAULT_SOUNDFONT, LICENSE, SOURCE_NAME, MidiSourceError, MissingToolError,
+                                   check_tools, find_fluidsynth, music21_version)
 from rtgan.data.dataset import load_manifest
 from rtgan.data.sources import DEFAULT_SOURCES, OPT_IN_SOURCES, SOURCES, get_source
 
@@ -19,7 +25,7 @@ pytest.importorskip("music21")
 mido = pytest.importorskip("mido")
 
 PIECE = "bach/bwv66.6.mxl"  # a four-part chorale, ~30 s, bundled with music21
-HAS_FLUIDSYNTH = shutil.which("fluidsynth") is not None and midi.DEFAULT_SOUNDFONT.is_file()
+HAS_FLUIDSYNTH = shutil.which("fluidsynth") is not None and DEFAULT_SOUNDFONT.is_file()
 
 
 def _fake_tools(monkeypatch, tmp_path):
@@ -34,22 +40,22 @@ def _fake_tools(monkeypatch, tmp_path):
 
 
 def test_registry_opt_in():
-    name = midi.SOURCE_NAME
+    name = SOURCE_NAME
     assert name not in SOURCES and name not in DEFAULT_SOURCES and name in OPT_IN_SOURCES
     with pytest.raises(NotImplementedError, match="with_midi"):
         get_source(name)
     src = get_source(name, opt_in=True)
-    assert src.package == "music21" and src.domain == "music" and src.license == midi.LICENSE
+    assert src.package == "music21" and src.domain == "music" and src.license == LICENSE
     assert src.split_key(f"{PIECE}/program-048") == PIECE
 
 
 def test_piece_selection_deterministic():
-    small, small_split = midi.select_pieces("small")
-    full, full_split = midi.select_pieces("full")
-    assert (small, small_split) == midi.select_pieces("small")
-    assert (full, full_split) == midi.select_pieces("full")
-    assert len(full) == len(set(full)) == midi.FULL_MAX_PIECES
-    assert len(small) == sum(midi.SMALL_PIECES_PER_SPLIT.values())
+    small, small_split = select_pieces("small")
+    full, full_split = select_pieces("full")
+    assert (small, small_split) == select_pieces("small")
+    assert (full, full_split) == select_pieces("full")
+    assert len(full) == len(set(full)) == FULL_MAX_PIECES
+    assert len(small) == sum(SMALL_PIECES_PER_SPLIT.values())
     assert set(small) <= set(full) and all(full_split[p] == small_split[p] for p in small)
     assert set(small_split.values()) == set(SPLITS)
     counts = {s: sum(v == s for v in full_split.values()) for s in SPLITS}
@@ -60,16 +66,16 @@ def test_piece_selection_deterministic():
     assert len(set(heads)) == 20
     # programs: fixed per piece, distinct, from the palette
     for p in full[:30]:
-        progs = midi.programs_for(p)
-        assert progs == midi.programs_for(p) and len(set(progs)) == midi.PROGRAMS_PER_PIECE
-        assert set(progs) <= set(midi.GM_PROGRAMS)
-    assert len({midi.programs_for(p) for p in full}) > 5
+        progs = programs_for(p)
+        assert progs == programs_for(p) and len(set(progs)) == PROGRAMS_PER_PIECE
+        assert set(progs) <= set(GM_PROGRAMS)
+    assert len({programs_for(p) for p in full}) > 5
 
 
 def test_order_pieces_round_robin():
     pieces = [f"b/{i}.krn" for i in range(5)] + ["a/x.mxl", "c/y.abc", "c/z.abc"]
-    out = midi.order_pieces(pieces)
-    assert sorted(out) == sorted(pieces) and out == midi.order_pieces(list(reversed(pieces)))
+    out = order_pieces(pieces)
+    assert sorted(out) == sorted(pieces) and out == order_pieces(list(reversed(pieces)))
     assert [p.split("/")[0] for p in out[:3]] == ["a", "b", "c"]
 
 
@@ -83,18 +89,18 @@ def _programs_by_channel(path: Path) -> dict[int, set[int]]:
 
 
 def test_export_and_rewrite_programs(tmp_path):
-    base = midi.export_midi(midi.corpus_root() / PIECE, tmp_path / "base.mid")
+    base = export_midi(corpus_root() / PIECE, tmp_path / "base.mid")
     m = mido.MidiFile(str(base))
     assert 10 < m.length < 120
     notes = [x for x in m.tracks[0] if x.type == "note_on" and x.velocity > 0]
     assert len(notes) > 50
     for prog in (48, 73):
-        out = midi.rewrite_programs(base, tmp_path / f"p{prog}.mid", prog)
+        out = rewrite_programs(base, tmp_path / f"p{prog}.mid", prog)
         progs = _programs_by_channel(out)
         assert set(progs) == set(range(16)) - {9} and all(v == {prog} for v in progs.values())
         assert len([x for x in mido.MidiFile(str(out)).tracks[0] if x.type == "note_on" and x.velocity > 0]) \
             == len(notes)
-    cut = mido.MidiFile(str(midi.rewrite_programs(base, tmp_path / "cut.mid", 0, max_seconds=4.0)))
+    cut = mido.MidiFile(str(rewrite_programs(base, tmp_path / "cut.mid", 0, max_seconds=4.0)))
     t, last = 0.0, 0.0
     for x in cut:
         t += x.time
@@ -102,7 +108,7 @@ def test_export_and_rewrite_programs(tmp_path):
     assert last == pytest.approx(4.0, abs=0.01)  # all-notes-off at the cut ...
     assert cut.length == pytest.approx(5.0, abs=0.01)  # ... then 1 s for the release
     with pytest.raises(ValueError):
-        midi.rewrite_programs(base, tmp_path / "bad.mid", 128)
+        rewrite_programs(base, tmp_path / "bad.mid", 128)
 
 
 def test_rewrite_keeps_drums_and_drops_bank_select(tmp_path):
@@ -115,7 +121,7 @@ def test_rewrite_keeps_drums_and_drops_bank_select(tmp_path):
                              mido.Message("note_off", channel=ch, note=60, time=240)])
         mid.tracks.append(tr)
     mid.save(str(tmp_path / "in.mid"))
-    out = midi.rewrite_programs(tmp_path / "in.mid", tmp_path / "out.mid", 24)
+    out = rewrite_programs(tmp_path / "in.mid", tmp_path / "out.mid", 24)
     progs = _programs_by_channel(out)
     assert progs[0] == {24} and progs[9] == {3, 4}
     banks = [x for x in mido.MidiFile(str(out)).tracks[0] if x.type == "control_change" and x.control == 0]
@@ -124,11 +130,11 @@ def test_rewrite_keeps_drums_and_drops_bank_select(tmp_path):
 
 def test_missing_fluidsynth_message(monkeypatch, tmp_path):
     monkeypatch.setattr(shutil, "which", lambda *a, **k: None)
-    with pytest.raises(midi.MissingToolError, match="apt-get install fluidsynth fluid-soundfont-gm"):
-        midi.find_fluidsynth()
+    with pytest.raises(MissingToolError, match="apt-get install fluidsynth fluid-soundfont-gm"):
+        find_fluidsynth()
     # the build stops before any work (no .deb download, no output)
-    with pytest.raises(midi.MissingToolError, match="fluidsynth"):
-        build_corpus(tmp_path / "c", sources=[midi.SOURCE_NAME], with_midi=True, progress=False)
+    with pytest.raises(MissingToolError, match="fluidsynth"):
+        build_corpus(tmp_path / "c", sources=[SOURCE_NAME], with_midi=True, progress=False)
     assert not (tmp_path / "c" / "manifest.jsonl").exists()
     from rtgan.cli.main import main
     assert main(["data", "build", "--out", str(tmp_path / "d"), "--with-midi", "-q"]) == 2
@@ -136,16 +142,16 @@ def test_missing_fluidsynth_message(monkeypatch, tmp_path):
     monkeypatch.undo()
     monkeypatch.setattr(shutil, "which", lambda *a, **k: "/usr/bin/fluidsynth")
     monkeypatch.setenv("RTGAN_SOUNDFONT", str(tmp_path / "none.sf2"))
-    with pytest.raises(midi.MissingToolError, match="none.sf2.*fluid-soundfont-gm"):
-        midi.find_fluidsynth()
+    with pytest.raises(MissingToolError, match="none.sf2.*fluid-soundfont-gm"):
+        find_fluidsynth()
 
 
 def test_missing_mido_message(monkeypatch, tmp_path):
     import sys
     _fake_tools(monkeypatch, tmp_path)
     monkeypatch.setitem(sys.modules, "mido", None)  # import mido -> ImportError
-    with pytest.raises(midi.MissingToolError, match="pip install mido"):
-        midi.check_tools()
+    with pytest.raises(MissingToolError, match="pip install mido"):
+        check_tools()
 
 
 def test_cli_flag_parses():
@@ -162,43 +168,43 @@ def test_malformed_inputs_skipped_with_warning(monkeypatch, tmp_path, caplog):
     bad_xml.write_text("<score-partwise><part id='P1'><measure number='1'><note>")
     bad_mid = tmp_path / "in" / "garbage.mid"
     bad_mid.write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x02\x01\xe0MTrk\xff\xff")
-    with pytest.raises(midi.MidiSourceError, match="garbage.mid"):
-        midi.export_midi(bad_mid, tmp_path / "x.mid")
+    with pytest.raises(MidiSourceError, match="garbage.mid"):
+        export_midi(bad_mid, tmp_path / "x.mid")
     with caplog.at_level(logging.WARNING, logger="rtgan.data.corpus"):
         m = build_corpus(tmp_path / "c", size="small", sample_rate=22050, clip_seconds=2.0,
-                         sources=[midi.SOURCE_NAME], with_midi=True, progress=False, workers=1,
+                         sources=[SOURCE_NAME], with_midi=True, progress=False, workers=1,
                          midi_pieces=[str(bad_xml), str(bad_mid)])
     msgs = [r.getMessage() for r in caplog.records]
     assert any("broken.musicxml" in s and "cannot parse score" in s for s in msgs)
     assert any("garbage.mid" in s and "malformed MIDI" in s for s in msgs)
     assert m.read_text() == ""
     meta = json.loads((tmp_path / "c" / "corpus.json").read_text())
-    assert meta["files"]["skipped"] == 2 * midi.PROGRAMS_PER_PIECE and meta["num_clips"] == 0
+    assert meta["files"]["skipped"] == 2 * PROGRAMS_PER_PIECE and meta["num_clips"] == 0
 
 
 @pytest.mark.skipif(not HAS_FLUIDSYNTH, reason="needs fluidsynth and fluid-soundfont-gm "
                                                 "(apt-get install fluidsynth fluid-soundfont-gm)")
 def test_render_end_to_end(tmp_path):
     out = tmp_path / "c"
-    kw = dict(size="small", sample_rate=22050, clip_seconds=2.0, sources=[midi.SOURCE_NAME], with_midi=True,
+    kw = dict(size="small", sample_rate=22050, clip_seconds=2.0, sources=[SOURCE_NAME], with_midi=True,
               progress=False, workers=1, midi_pieces=[PIECE])
     m = build_corpus(out, **kw)
     rows = load_manifest(out)
-    progs = midi.programs_for(PIECE)
+    progs = programs_for(PIECE)
     assert {r["original_path"] for r in rows} == {f"{PIECE}/program-{p:03d}" for p in progs}
     assert len(rows) == 2 * len(progs)  # small: 2 clips per render
     assert len({r["split"] for r in rows}) == 1
     for r in rows:
-        assert r["source"] == midi.SOURCE_NAME and r["package"] == "music21" and r["domain"] == "music"
-        assert r["package_version"] == midi.music21_version() and r["license"] == midi.LICENSE
+        assert r["source"] == SOURCE_NAME and r["package"] == "music21" and r["domain"] == "music"
+        assert r["package_version"] == music21_version() and r["license"] == LICENSE
         assert r["split_key"] == PIECE and r["sample_rate"] == 22050
-        assert r["original_sample_rate"] == midi.RENDER_SAMPLE_RATE and r["original_channels"] == 2
-        assert r["path"].startswith(f"{r['split']}/{midi.SOURCE_NAME}/bach/")
+        assert r["original_sample_rate"] == RENDER_SAMPLE_RATE and r["original_channels"] == 2
+        assert r["path"].startswith(f"{r['split']}/{SOURCE_NAME}/bach/")
         info = sf.info(str(out / r["path"]))
         assert info.samplerate == 22050 and info.channels == 1 and info.frames == r["num_samples"] == 44100
         assert 1000 < r["bandwidth_hz"] <= 11025 and r["rms_dbfs"] > -50
     meta = json.loads((out / "corpus.json").read_text())
-    assert meta["sources"][midi.SOURCE_NAME]["num_pieces"] == 1
+    assert meta["sources"][SOURCE_NAME]["num_pieces"] == 1
     # re-run: nothing rendered again, same manifest
     h = manifest_hash(m)
     build_corpus(out, **kw)

@@ -17,6 +17,54 @@ def test_registry_refuses_duplicates():
         registry.register("sr-hifigan", SRHiFiGANConfig, {})(SRHiFiGANGenerator)
 
 
+def test_registry_finds_the_model_modules_itself():
+    """Every module of rtgan/models/ but the infrastructure and private ones is a model module."""
+    assert registry.model_modules() == ["rtgan.models.sr_hifigan"]
+    assert "sr-hifigan" in registry.available()
+
+
+_TOY_MODEL = """
+from rtgan.models.registry import register
+from rtgan.models.sr_hifigan import SRHiFiGANConfig, SRHiFiGANGenerator
+
+
+@register({name!r}, SRHiFiGANConfig, {{}})
+class Toy(SRHiFiGANGenerator):
+    \"\"\"A toy model found by the registry's discovery.\"\"\"
+"""
+
+
+@pytest.fixture()
+def models_dir(tmp_path, monkeypatch):
+    """A second folder of rtgan.models modules; what the test registers is removed afterwards."""
+    import sys
+
+    import rtgan.models
+    monkeypatch.setattr(rtgan.models, "__path__", [*rtgan.models.__path__, str(tmp_path)])
+    before, modules = dict(registry._REGISTRY), set(sys.modules)
+    yield tmp_path
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(before)
+    for name in set(sys.modules) - modules:
+        if name.startswith("rtgan.models."):
+            del sys.modules[name]
+
+
+def test_a_new_model_file_registers_by_existing(models_dir):
+    (models_dir / "toy_model.py").write_text(_TOY_MODEL.format(name="toy-by-discovery"))
+    (models_dir / "_private.py").write_text("raise AssertionError('private modules are not imported')\n")
+    assert "rtgan.models.toy_model" in registry.discover()
+    assert "rtgan.models._private" not in registry.model_modules()
+    assert registry.entry("toy-by-discovery").generator.__name__ == "Toy"
+
+
+def test_a_discovered_model_may_not_take_a_registered_name(models_dir):
+    (models_dir / "toy_clash.py").write_text(_TOY_MODEL.format(name="sr-hifigan"))
+    with pytest.raises(ValueError, match="already registered"):
+        registry.discover()
+    assert registry.entry("sr-hifigan").generator is SRHiFiGANGenerator
+
+
 def test_registry_unknown_model_and_preset():
     with pytest.raises(KeyError, match="unknown model"):
         registry.build("no-such-model")

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rtgan.checkpoint import load_generator
+from rtgan.models.registry import load_generator
 from rtgan.training.config import PRESETS, TrainConfig
 from rtgan.training.loop import init_state, train
 from rtgan.training.state import load_train_state

@@ -59,7 +59,7 @@ class ClipDataset(Dataset):
         domain: keep only ``"music"`` or ``"speech"`` clips (None: all).
         min_bandwidth_hz: keep clips whose measured ``bandwidth_hz`` (highest
             frequency with content: smoothed PSD within 60 dB of its maximum, see
-            :func:`rtgan.data.corpus.measure_bandwidth`) is at least this, in Hz.
+            :func:`rtgan.data.corpus.measure.measure_bandwidth`) is at least this, in Hz.
         seed: seed for the random offsets.
         random_offset: random crop (True) or crop at the clip start (False).
         sources: keep only these source names (None: all).

@@ -9,7 +9,7 @@ from a file's path.
 
 The split key names the unit that must never be spread over two of the
 train/val/test splits (a track, a drum kit, a speaker, a dialogue scene...).
-See :func:`rtgan.data.corpus.assign_splits` for the split rule.
+See :func:`rtgan.data.common.assign_splits` for the split rule.
 
 Notes on individual sources (what was found inside the packages):
 

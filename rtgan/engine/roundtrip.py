@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import signal
 
-from .live import LiveProcessor, import_sounddevice
+from .device import import_sounddevice
+from .live import LiveProcessor
 
 
 def click(sample_rate: int, ms: float = 1.0) -> np.ndarray:

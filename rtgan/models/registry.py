@@ -1,14 +1,23 @@
-"""Model registry: build generators by name and preset; load shipped weights offline.
+"""Model registry: build generators by name and preset; load checkpoints and shipped weights offline.
 
+Every module in :mod:`rtgan.models` (other than the infrastructure in :data:`NOT_MODELS` and
+private ``_modules``) is imported on first use, and its ``@register`` decorators add its
+generators: a new model registers by existing as a file in ``rtgan/models/``.
 ``register`` refuses duplicate names, so a model can never be silently replaced.
+
+The registry owns loading a generator from a checkpoint (:func:`load_generator`);
+:mod:`rtgan.checkpoint` only reads and writes tensors and metadata.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..checkpoint import CheckpointError, config_from_dict, generator_state, read_checkpoint
 from .base import Generator
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -48,9 +57,39 @@ def register(name: str, config_cls: type, presets: dict[str, Any], description: 
     return wrap
 
 
+#: Modules of :mod:`rtgan.models` that define no registered model (private ``_modules`` are skipped too).
+NOT_MODELS = frozenset({"base", "registry", "discriminators", "layers"})
+
+
+def model_modules() -> list[str]:
+    """Full names of the model modules in :mod:`rtgan.models`, sorted (see :data:`NOT_MODELS`)."""
+    package = importlib.import_module(__name__.rpartition(".")[0])
+    return sorted(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                  if m.name not in NOT_MODELS and not m.name.startswith("_"))
+
+
+def discover() -> list[str]:
+    """Import every model module (:func:`model_modules`): their ``@register`` decorators run.
+
+    Idempotent: a module already imported is not run again. Returns the module names.
+
+    Raises:
+        ValueError: a model module registers a name that another one already took.
+    """
+    names = model_modules()
+    for name in names:
+        importlib.import_module(name)
+    return names
+
+
+_discovered = False
+
+
 def _ensure_builtin() -> None:
-    # importing the model modules runs their @register decorators
-    from . import sr_hifigan  # noqa: F401
+    global _discovered
+    if not _discovered:
+        discover()
+        _discovered = True
 
 
 def available() -> list[str]:
@@ -95,6 +134,31 @@ def build_from_config(name: str, config: Any) -> Generator:
     return entry(name).generator(config)
 
 
+def load_generator(path: str | Path, expected_name: str | None = None, device: str = "cpu") -> Generator:
+    """Build the generator named in a checkpoint and load its weights strictly.
+
+    Raises:
+        rtgan.checkpoint.CheckpointError: corrupt files, a different model than ``expected_name``,
+            a config that does not fit, or missing/unexpected/mis-shaped weights.
+    """
+    tensors, meta = read_checkpoint(path)
+    name = meta.get("model")
+    if expected_name is not None and name != expected_name:
+        raise CheckpointError(f"{path} holds model {name!r}, not {expected_name!r}")
+    try:
+        e = entry(name)
+    except KeyError as err:
+        raise CheckpointError(str(err)) from None
+    config = config_from_dict(e.config_cls, meta.get("config", {}))
+    model = e.generator(config)
+    try:
+        model.load_state_dict(generator_state(tensors), strict=True)
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: weights do not match {name} {config}: {err}") from None
+    model.metadata = meta
+    return model.to(device).eval()
+
+
 def load_model(name: str, path: str | Path | None = None, device: str = "cpu") -> Generator:
     """Load a trained generator, strictly and offline.
 
@@ -111,8 +175,6 @@ def load_model(name: str, path: str | Path | None = None, device: str = "cpu") -
         FileNotFoundError: no shipped weights for ``name``.
         rtgan.checkpoint.CheckpointError: corrupt, mismatched or incomplete checkpoint.
     """
-    from ..checkpoint import load_generator
-
     if path is None:
         path = WEIGHTS_DIR / f"{name}.safetensors"
         if not path.exists():

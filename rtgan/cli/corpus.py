@@ -1,0 +1,46 @@
+"""``rtgan data build``: build the real-audio corpus."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def add_parsers(sub) -> None:
+    """The ``data`` command group and its ``build`` command."""
+    from ..data.corpus.debs import default_cache_dir
+
+    data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="data_command", required=True)
+    b = data.add_parser("build", help="build the real-audio corpus from Debian packages")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--size", choices=("small", "full"), default="small",
+                   help="small: a few minutes of audio, for CI; full: every file, ~7 h (default: %(default)s)")
+    b.add_argument("--sample-rate", type=int, default=48000, help="target sample rate in Hz (default: %(default)s)")
+    b.add_argument("--cache-dir", default=str(default_cache_dir()), metavar="DIR",
+                   help="where downloaded .deb files and extracted packages are kept between builds, about 1.1 GB "
+                        "for --size full; delete it to free the space (default: $RTGAN_CACHE_DIR or "
+                        "~/.cache/rtgan, here %(default)s)")
+    b.add_argument("--debs", metavar="DIR",
+                   help="directory of .deb files (default: CACHE_DIR/debs; apt-get download when missing)")
+    b.add_argument("--with-midi", action="store_true",
+                   help="also render music21's corpus with FluidSynth (source music21-fluidsynth; needs "
+                        "apt-get install fluidsynth fluid-soundfont-gm, pip install mido; audio < ~11 kHz, "
+                        "for 22.05 kHz vocoders)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_data_build(args) -> int:
+    from ..data.corpus import build_corpus, build_summary
+    cache_dir = Path(args.cache_dir).expanduser()
+    debs_dir = Path(args.debs).expanduser() if args.debs else None
+    try:
+        manifest = build_corpus(Path(args.out), size=args.size, sample_rate=args.sample_rate,
+                                debs_dir=debs_dir, progress=not args.quiet,
+                                with_midi=args.with_midi, cache_dir=cache_dir)
+    except RuntimeError as e:
+        from ..data.midi.tools import MissingToolError
+        if not isinstance(e, MissingToolError):
+            raise
+        print(f"rtgan data build: error: {e}", file=sys.stderr)
+        return 2
+    print(build_summary(manifest.parent, cache_dir, debs_dir))
+    return 0

@@ -1,0 +1,118 @@
+"""``rtgan devices``, ``rtgan live`` and ``rtgan latency``: audio interfaces, real-time processing, round trips."""
+from __future__ import annotations
+
+import json
+import sys
+
+from . import common
+from .common import block_range, device_args, model_args, samples
+
+
+def add_parsers(sub) -> None:
+    """The ``devices``, ``live`` and ``latency`` commands."""
+    from ..engine.runtime import STEP_RUNTIMES as RUNTIMES
+
+    sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
+
+    lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)")
+    model_args(lv, 256, "frames per audio callback at the device rate")
+    device_args(lv)
+    lv.add_argument("--sample-rate", type=int, help="device sample rate in Hz (default: the model's)")
+    lv.add_argument("--channels", type=int, default=1, help="audio channels, each processed (default: %(default)s)")
+    lv.add_argument("--wet", type=float, default=1.0,
+                    help="mix, 0 to 1: 0 = dry only, 1 = model only (default: %(default)s)")
+    lv.add_argument("--threads", type=int, default=1, help="compute threads (default: %(default)s)")
+    lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")
+    lv.add_argument("--no-mlock", action="store_true",
+                    help="do not lock the process's memory in RAM while streaming (locked by default where permitted)")
+    lv.add_argument("--cpu-dma-latency", type=int, metavar="US",
+                    help="while streaming, ask the kernel (PM QoS, /dev/cpu_dma_latency) to wake idle CPUs within "
+                         "US microseconds; 0 keeps them polling: fewer late wake-ups, more power (needs permission)")
+    lv.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
+    lv.add_argument("-q", "--quiet", action="store_true", help="no status line")
+
+    la = sub.add_parser("latency", help="measure round-trip latency with clicks, with and without a model")
+    la.add_argument("--model", help="also measure with this model in the loop (shipped weights)")
+    la.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
+    la.add_argument("--runtime", choices=RUNTIMES, help="step runtime for --model")
+    la.add_argument("--sample-rate", type=int, default=48000, help="sample rate in Hz (default: %(default)s)")
+    la.add_argument("--block-size", type=samples, default=256,
+                    help=f"samples per callback, {block_range()} (default: %(default)s)")
+    la.add_argument("--impulses", type=int, default=8,
+                    help="clicks per measurement, 0.25 s apart (default: %(default)s)")
+    device_args(la)
+    la.add_argument("--jack-loopback", action="store_true",
+                    help="connect our JACK outputs to our inputs with jack_connect (no cable needed)")
+    la.add_argument("--json", metavar="PATH", help="write the measurements as JSON here")
+
+
+def cmd_devices(args) -> int:
+    from ..engine.device import list_devices
+    print(list_devices())
+    return 0
+
+
+def cmd_live(args) -> int:
+    import torch
+    from ..engine.device import import_sounddevice, pick_sample_rate, run_live, summary_line
+    from ..engine.live import LiveProcessor
+    from ..engine.resampling import ResamplingProcessor
+    sd = import_sounddevice()
+    torch.set_num_threads(args.threads)
+    model = common.load_model(args)
+    ind, outd = common.device(args.input_device), common.device(args.output_device)
+    rate = args.sample_rate or model.sample_rate_in
+    rate = pick_sample_rate(sd, ind, outd, args.channels, rate, strict=args.sample_rate is not None)
+    opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
+                limiter=not args.no_limiter)
+    if rate == model.sample_rate_in:
+        proc = inner = LiveProcessor(model, args.block_size, **opts)
+    else:
+        proc = ResamplingProcessor(model, rate, args.block_size, **opts)
+        inner = proc.inner
+    print(f"rtgan live: {model.name} on {sd.query_devices(ind, 'input')['name']} -> "
+          f"{sd.query_devices(outd, 'output')['name']}, {rate} Hz, block {args.block_size}, "
+          f"{args.channels} ch, wet {args.wet:g}, runtime {inner.stream.runtime}")
+    if proc is not inner:
+        print(f"the device runs at {rate} Hz, {model.name} at {model.sample_rate_in} Hz: resampling with libsamplerate "
+              f"(model blocks of {inner.block_size}, output FIFO {proc.prefill} samples)")
+    print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
+          f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO {inner.stream.fifo_latency_samples}"
+          f" + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
+    summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
+                       lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency)
+    print(summary_line(summary))
+    if args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def cmd_latency(args) -> int:
+    from ..engine.live import LiveProcessor
+    from ..engine.roundtrip import format_roundtrip_table, jack_loopback, measure_roundtrip, missing_clicks_message
+    ind, outd = common.device(args.input_device), common.device(args.output_device)
+    hook = jack_loopback if args.jack_loopback else None
+    if args.checkpoint and not args.model:
+        raise ValueError("--checkpoint needs --model (which model the checkpoint holds)")
+    proc = None
+    if args.model:
+        model = common.load_model(args)
+        if model.sample_rate_in != args.sample_rate:
+            raise ValueError(f"{model.name} runs at {model.sample_rate_in} Hz; pass --sample-rate {model.sample_rate_in}")
+        proc = LiveProcessor(model, args.block_size, channels=1, runtime=args.runtime, threads=1)
+    rows = [("device only", measure_roundtrip(args.sample_rate, args.block_size, None, ind, outd,
+                                             count=args.impulses, on_start=hook))]
+    if proc is not None:
+        rows.append((f"with {model.name}", measure_roundtrip(args.sample_rate, args.block_size, proc, ind, outd,
+                                                              count=args.impulses, on_start=hook)))
+    print(format_roundtrip_table(rows))
+    if args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps({n: r.to_dict() for n, r in rows}, indent=2) + "\n")
+    missing = missing_clicks_message(rows, jack_loopback=args.jack_loopback)
+    if missing:
+        print(f"rtgan latency: {missing}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,223 @@
+"""``rtgan train``, ``rtgan calibrate`` and ``rtgan eval``: train a model, calibrate it, evaluate it on a corpus."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import common
+
+
+def add_parsers(sub) -> None:
+    """The ``train``, ``calibrate`` and ``eval`` commands."""
+    from ..training.config import PRESETS as TRAIN_PRESETS, RECIPES
+
+    def per_preset(field: str) -> str:
+        return "default: " + ", ".join(f"{k} {getattr(v, field)}" for k, v in TRAIN_PRESETS.items())
+
+    def per_recipe(field: str) -> str:
+        return "default: " + ", ".join(f"{k} {getattr(v, field):g}" for k, v in RECIPES.items())
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("model", help="registered model name, e.g. sr-hifigan")
+    t.add_argument("--data", required=True, help="corpus directory (from 'rtgan data build')")
+    t.add_argument("--preset", default="live", choices=tuple(TRAIN_PRESETS),
+                   help="model/training preset (default %(default)s)")
+    t.add_argument("--recipe", default="bwe", choices=tuple(RECIPES),
+                   help="loss recipe (default %(default)s): bwe = MR-STFT + feature matching + LSGAN + L_time + "
+                        "L_flat; paper = the seed's 1e-3 L_adv + 1e-3 L_flat + L_time (Coldenhoff & Ren)")
+    t.add_argument("--steps", type=int, help=f"total optimiser steps ({per_preset('steps')})")
+    t.add_argument("--batch-size", type=int, help=f"items per step ({per_preset('batch_size')})")
+    t.add_argument("--segment-samples", type=int,
+                   help=f"training segment length in samples ({per_preset('segment_samples')})")
+    t.add_argument("--discriminator", choices=("auto", "full", "small", "tiny"), default="auto",
+                   help="HiFi-GAN MPD+MSD width: full (paper), small (1/8) or tiny; auto (default): full on CUDA, "
+                        "small on CPU (tiny for the tiny preset)")
+    t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
+    t.add_argument("--adv-start", type=int,
+                   help=f"steps of reconstruction-only training before the GAN terms (default: bwe {TRAIN_PRESETS['live'].adv_start_step}, paper 0)")
+    for name, field_name, what in (("adv", "adv", "LSGAN generator loss"), ("flat", "flat", "spectral-flatness loss"),
+                                   ("time", "time", "time-domain MSE"), ("stft", "stft", "multi-resolution STFT loss"),
+                                   ("mel", "mel", "mel L1 loss"), ("fm", "feature_matching", "feature-matching loss")):
+        t.add_argument(f"--lambda-{name}", type=float, help=f"weight of the {what} ({per_recipe(field_name)})")
+    t.add_argument("--min-bandwidth", type=float,
+                   help=f"use only target clips at least this wide, in Hz ({per_preset('min_bandwidth_hz')})")
+    t.add_argument("--device", default="auto", help="auto (default: CUDA if present, else CPU), cpu, cuda, cuda:N")
+    t.add_argument("--workers", type=int, help=f"data-loader worker processes ({per_preset('num_workers')})")
+    t.add_argument("--run-dir", help="checkpoint/log directory (default runs/MODEL-PRESET)")
+    t.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this many minutes (default: no limit)")
+    t.add_argument("--ckpt-every", type=int, help=f"steps between resumable checkpoints ({per_preset('ckpt_every')})")
+    t.add_argument("--val-every", type=int,
+                   help=f"steps between validations and generator snapshots ({per_preset('val_every')})")
+    t.add_argument("--no-resume", action="store_true", help="start fresh even if run-dir has a checkpoint")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    from ..audio.bandlimit import BAND_LIMITERS
+    ca = sub.add_parser("calibrate", help="choose the generated band's level (residual gain) on the validation split")
+    ca.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
+    ca.add_argument("--checkpoint", required=True, help="the trained .safetensors checkpoint to calibrate")
+    ca.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl)")
+    ca.add_argument("--out", required=True, help="where the calibrated checkpoint goes (.safetensors + .json)")
+    ca.add_argument("--split", default="val", choices=("train", "val", "test"),
+                    help="split the gain is chosen on (default: %(default)s; never test)")
+    ca.add_argument("--limiter", nargs="+", default=["soxr", "kaiser"],
+                    help="band-limiters the SNR rule must hold for (default: %(default)s)")
+    ca.add_argument("--margin-db", type=float, default=0.15,
+                    help="allowed mean SNR below the cubic-spline baseline per domain, in dB (default: %(default)s dB)")
+    ca.add_argument("--max-clips", type=int, help="use at most this many clips (default: all)")
+    ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("eval", help="SNR, LSD and ViSQOL on a corpus split against band-limited and spline "
+                                    "baselines, per band-limiter; the model's tonal-artifact figure",
+                       description="Limiters: " + "; ".join(f"{n}: {b.description}"
+                                                            for n, b in BAND_LIMITERS.items()))
+    e.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
+    e.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights (default: shipped)")
+    e.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl)")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"),
+                   help="manifest split to evaluate (default: %(default)s)")
+    e.add_argument("--limiter", nargs="+", choices=list(BAND_LIMITERS), default=list(BAND_LIMITERS),
+                   metavar="NAME", help="band-limiters making the model input from the 48 kHz target, one table "
+                   f"each; choices: {', '.join(BAND_LIMITERS)} (default: all; soxr if given, else the first "
+                   "one, also makes the pictures and the tonal figure)")
+    e.add_argument("--no-visqol", action="store_true",
+                   help="skip ViSQOL v3 (MOS-LQO, ~0.1 s per second of audio per estimate; default: computed, "
+                        "needs pip install 'rtgan[eval]')")
+    e.add_argument("--min-bandwidth", type=float, default=16000.0,
+                   help="skip targets whose measured bandwidth is narrower than this, in Hz (default: %(default)s Hz)")
+    e.add_argument("--max-clips", type=int, help="evaluate at most this many clips, in manifest order (default: all)")
+    e.add_argument("--cache", metavar="PATH", help="JSON cache of the baselines' scores "
+                   "(default: DATA/.rtgan_cache/eval_baselines.json)")
+    e.add_argument("--no-cache", action="store_true", help="neither read nor write the baseline cache (default: use it)")
+    e.add_argument("--json", metavar="PATH", help="write tables, tonal figure and per-clip rows as JSON here "
+                   "(default: none)")
+    e.add_argument("--png", metavar="PATH", help="write input/output/target spectrograms (kHz, dB) of the loudest "
+                   "music clip here, and of the loudest speech clip at PATH with _speech before the suffix "
+                   "(default: none)")
+    e.add_argument("--png-speech", metavar="PATH", help="where the speech spectrogram goes instead "
+                   "(default: from --png)")
+    e.add_argument("--update-metadata", action="store_true",
+                   help="store the tables and tonal figure in --checkpoint's JSON (default: off)")
+    e.add_argument("-q", "--quiet", action="store_true", help="no progress bar (default: shown)")
+
+
+def cmd_train(args, argv) -> int:
+    from ..models.discriminators import DiscriminatorConfig
+    from ..training.config import PRESETS, TrainConfig
+    from ..training.loop import pick_device, train
+    dev = pick_device(args.device)
+    cfg = TrainConfig.with_recipe(PRESETS[args.preset], args.recipe)
+    overrides = {}
+    for key, value in (("steps", args.steps), ("batch_size", args.batch_size),
+                       ("segment_samples", args.segment_samples), ("num_workers", args.workers),
+                       ("adv_start_step", args.adv_start), ("min_bandwidth_hz", args.min_bandwidth),
+                       ("ckpt_every", args.ckpt_every), ("val_every", args.val_every)):
+        if value is not None:
+            overrides[key] = value
+    disc = args.discriminator
+    if disc == "auto":  # the paper's widths are a GPU job: 26 s a step and 850 MB checkpoints on a CPU
+        disc = "full" if dev.type == "cuda" else ("tiny" if args.preset == "tiny" else "small")
+        print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
+    if disc != "full" or args.preset != "tiny":
+        overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
+                                      "tiny": DiscriminatorConfig.tiny()}[disc]
+    if args.no_adversarial:
+        overrides["adversarial"] = False
+    lambdas = {"adv": args.lambda_adv, "flat": args.lambda_flat, "time": args.lambda_time,
+               "stft": args.lambda_stft, "mel": args.lambda_mel, "feature_matching": args.lambda_fm}
+    if any(v is not None for v in lambdas.values()):
+        overrides["weights"] = dataclasses.replace(cfg.weights, **{k: v for k, v in lambdas.items() if v is not None})
+    cfg = dataclasses.replace(cfg, model=args.model, **overrides)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.preset}")
+    state = train(cfg, Path(args.data), run_dir, device=str(dev), resume=not args.no_resume,
+                  command=common.command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes)
+    last = state.history[-1] if state.history else {}
+    print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")
+    return 0
+
+
+def _speech_png(path: str) -> Path:
+    """``--png``'s speech companion: ``PATH`` with ``_speech`` before the suffix."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}_speech{p.suffix or '.png'}")
+
+
+def cmd_calibrate(args, argv) -> int:
+    from ..calibrate import calibrate_residual_gain, with_gain
+    from ..checkpoint import save_generator
+    from ..models import registry
+    out = Path(args.out)
+    if out.resolve() == Path(args.checkpoint).resolve():
+        raise ValueError("--out must not be the --checkpoint it reads")
+    model = registry.load_model(args.model, path=args.checkpoint)
+    res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
+                                  margin_db=args.margin_db, max_clips=args.max_clips, progress=not args.quiet)
+    for lim, domains in res["table"].items():
+        for domain, t in domains.items():
+            shown = " ".join(f"{g}:{v:.2f}" for g, v in t["snr_db_by_gain"].items())
+            print(f"{lim:8s} {domain:7s} input {t['input_snr_db']:.2f} dB, spline {t['spline_snr_db']:.2f} dB; "
+                  f"model SNR by gain: {shown}")
+    if res["gain"] is None:
+        print(f"rtgan calibrate: error: no gain satisfies: {res['rule']}", file=sys.stderr)
+        return 1
+    meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
+    meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
+    meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
+    save_generator(out, with_gain(model, res["gain"]), meta)
+    print(f"residual gain {res['gain']:g} ({res['rule']}); wrote {out}")
+    return 0
+
+
+def cmd_eval(args, argv) -> int:
+    from ..audio.bandlimit import BAND_LIMITERS
+    from ..evaluate import default_cache_path, evaluate, format_table, format_tonal, write_json
+    if args.update_metadata and not args.checkpoint:
+        raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
+    model = common.load_model(args)
+    limiters = list(dict.fromkeys(args.limiter))
+    cache = False if args.no_cache else (Path(args.cache) if args.cache else True)
+    result = evaluate(model, Path(args.data), split=args.split, limiters=limiters, visqol=not args.no_visqol,
+                      min_bandwidth_hz=args.min_bandwidth, max_clips=args.max_clips, progress=not args.quiet,
+                      cache=cache)
+    print(format_table(result))
+    print(format_tonal(result.tonal))
+    t = result.timing
+    print(f"{t['clips']} clips in {t['seconds']:.1f} s"
+          + (f"; ViSQOL {t['visqol_calls']} calls, {t['visqol_seconds']:.1f} s" if t["visqol_calls"] else "")
+          + f"; baselines cached for {t['cache_hits']} of {t['cache_hits'] + t['cache_misses']} clip x limiter pairs"
+          + ("" if args.no_cache else f" ({args.cache or default_cache_path(args.data)})"))
+    extra = {"model": args.model, "checkpoint": args.checkpoint or "shipped", "split": args.split,
+             "command": common.command_line(argv)}
+    if args.json:
+        write_json(result, Path(args.json), extra)
+        print(f"wrote {args.json}")
+    pngs = {"music": args.png, "speech": args.png_speech or (_speech_png(args.png) if args.png else None)}
+    for domain, png in pngs.items():
+        ex = result.examples.get(domain)
+        if not png:
+            continue
+        if ex is None:
+            print(f"no {domain} clip among those evaluated: {png} not written")
+            continue
+        try:
+            from ..plots import spectrogram_png
+            spectrogram_png(png, {f"input (band-limited, {ex['limiter']})": ex["input"],
+                                  "output (model)": ex["output"], "target": ex["target"]},
+                            model.sample_rate_out, title=f"{ex['path']} ({args.model})", mark_khz=(8.0,))
+            print(f"wrote {png}")
+        except ImportError:
+            logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+            break
+    if args.update_metadata:
+        from ..checkpoint import metadata_path
+        from ..fileio import atomic_write_text
+        meta_file = metadata_path(Path(args.checkpoint))
+        meta = json.loads(meta_file.read_text())
+        meta.setdefault("metrics", {})[args.split] = {
+            "limiters": {n: BAND_LIMITERS[n].description for n in result.limiters},
+            "table": result.table, "tonal": result.tonal, "command": common.command_line(argv)}
+        atomic_write_text(meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"updated {meta_file}")
+    return 0
