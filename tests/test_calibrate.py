@@ -38,3 +38,35 @@ def test_rule_picks_the_largest_gain_within_the_margin(corpus):
     assert res["gain"] == (max(ok) if ok else None)
     with pytest.raises(ValueError):
         calibrate_residual_gain(model, corpus, split="test", progress=False)
+
+
+def test_calibrate_command_writes_the_gain_table_and_command(corpus, tmp_path, capsys):
+    import json
+
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+
+    model = random_model("sr-hifigan", "tiny")
+    with torch.no_grad():
+        model.out.conv.weight.mul_(0.05)
+    src = save_generator(tmp_path / "trained.safetensors", model,
+                         {"command": "rtgan train sr-hifigan --preset tiny", "metrics": {"val": {"snr_db": 1.0}}})
+    out = tmp_path / "calibrated.safetensors"
+    rc = main(["calibrate", "--checkpoint", str(src), "--data", str(corpus), "--out", str(out),
+               "--limiter", "kaiser", "--margin-db", "100", "-q"])
+    assert rc == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    g = meta["calibration"]["gain"]
+    assert g == 1.0 and meta["calibration"]["split"] == "val"
+    assert meta["commands"][0] == "rtgan train sr-hifigan --preset tiny"
+    assert meta["commands"][1].startswith("rtgan calibrate")
+    # the training run's validation numbers are kept apart from the calibrated ones
+    assert meta["metrics"]["val_training"] == {"snr_db": 1.0}
+    row = meta["metrics"]["val"]["snr_db"]["kaiser"]["speech"]
+    assert row["model"] == meta["calibration"]["table"]["kaiser"]["speech"]["snr_db_by_gain"]["1"]
+    loaded = registry.load_model("sr-hifigan", path=str(out))
+    assert loaded.config.residual_gain == g
+    with pytest.raises(SystemExit):
+        main(["calibrate", "--help"])
+    assert "--margin-db" in capsys.readouterr().out

@@ -164,6 +164,15 @@ def cmd_calibrate(args, argv) -> int:
         return 1
     meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
     meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
+    # the training run's validation numbers are for the gain it trained with; keep them apart
+    metrics = dict(meta.get("metrics", {}))
+    if "val" in metrics:
+        metrics["val_training"] = metrics.pop("val")
+    metrics[args.split] = {"residual_gain": res["gain"], "snr_db": {
+        lim: {domain: {"model": t["snr_db_by_gain"][f"{res['gain']:g}"], "input": t["input_snr_db"],
+                       "spline": t["spline_snr_db"]} for domain, t in domains.items()}
+        for lim, domains in res["table"].items()}}
+    meta["metrics"] = metrics
     meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
     save_generator(out, with_gain(model, res["gain"]), meta)
     print(f"residual gain {res['gain']:g} ({res['rule']}); wrote {out}")
