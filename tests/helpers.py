@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from rtgan.models import registry
 from rtgan.models.base import Generator
-from rtgan.models.layers import Reach
+from rtgan.models.layers import PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, align_phase, cached_conv
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -15,10 +15,10 @@ def random_model(name: str, preset: str = "tiny", seed: int = 0):
     """A generator with random weights everywhere (zero-initialised layers included), eval mode.
 
     Trained generators start as the identity (zero output conv); streaming tests need a
-    model whose every layer matters.
+    model whose every layer matters. ``name`` may also be a toy of :data:`TOYS`.
     """
     torch.manual_seed(seed)
-    m = registry.build(name, preset)
+    m = TOYS[name]() if name in TOYS else registry.build(name, preset)
     with torch.no_grad():
         for p in m.parameters():
             if torch.count_nonzero(p) == 0:
@@ -29,16 +29,68 @@ def random_model(name: str, preset: str = "tiny", seed: int = 0):
 #: Block sizes every streaming test runs (1, a power of two, one past it, a typical block,
 #: one past a large power of two).
 BLOCK_SIZES = [1, 64, 65, 256, 4097]
-#: Every registered model at its tiny preset, plus the shipped live preset.
-CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")]
+
+
+class Upsample2Toy(Generator):
+    """A toy with different input and output rates: 8 kHz in, 16 kHz out (twice the frames).
+
+    Superpixel by 2, a centered conv (lookahead), a causal conv to 4 channels, subpixel by 2
+    back to the input rate (2 channels), subpixel by 2 again to twice the input rate (1
+    channel). Every layer has a bias, so silence does not give silence. Not registered: the
+    grids add it to the registered models (:data:`CASES`).
+    """
+
+    name = "toy-up2"
+
+    def __init__(self):
+        super().__init__()
+        self.config = type("ToyConfig", (), {"sample_rate": 8000})()
+        self.unshuffle, self.shuffle = PixelUnshuffle1d(2), PixelShuffle1d(2)
+        self.c1 = PaddedConv1d(2, 6, 5, "centered", bias=True)
+        self.c2 = PaddedConv1d(6, 4, 3, "causal", bias=True)
+        self.act = torch.nn.LeakyReLU(0.2)
+
+    @property
+    def sample_rate_out(self):
+        return 16000
+
+    @property
+    def total_stride(self):
+        return 2
+
+    def forward(self, x):
+        self.check_input(x)
+        h = self.c2(self.act(self.c1(self.unshuffle(x))))
+        return self.shuffle(self.shuffle(h))
+
+    def stream_forward(self, x, cur):
+        h, d = align_phase(x, 0, 2, cur)
+        h, d = self.unshuffle(h), d // 2
+        h, d = cached_conv(self.c1, h, d, cur)
+        h, d = cached_conv(self.c2, self.act(h), d, cur)
+        # two subpixel layers: input frames, then output frames (twice as many)
+        return self.shuffle(self.shuffle(h)), 4 * d
+
+    def reach(self):
+        # in input samples: both subpixel outputs of input frame t read what frame t reads
+        return self.c2.reach(self.c1.reach(Reach().unshuffle(2))).shuffle(2)
+
+
+#: Test-only models the streaming grids run beside the registered ones.
+TOYS = {"toy-up2": Upsample2Toy}
+#: Every registered model at its tiny preset, the shipped live preset, and the toys.
+CASES = [(name, "tiny") for name in registry.available()] + [("sr-hifigan", "live")] + [(n, "tiny") for n in TOYS]
 
 
 def whole_file(model, x, pad=8192):
-    """Reference: one forward pass over the whole signal with ``pad`` zeros each side."""
+    """Reference: one forward pass over the whole signal with ``pad`` zeros each side,
+    cropped to ``model.output_length(frames)`` output frames."""
     t = x.shape[-1]
     tail = pad + (-(t + 2 * pad) % model.total_stride)
     with torch.no_grad():
-        return model(F.pad(x, (pad, tail)))[..., pad:pad + t]
+        y = model(F.pad(x, (pad, tail)))
+    start = model.output_length(pad)
+    return y[..., start:start + model.output_length(t)]
 
 
 class Pointwise(Generator):

@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import pytest
 import torch
 
@@ -16,7 +18,7 @@ def test_overlap_save_equals_whole_file(name, preset, block):
     ref = whole_file(m, x, pad=4096)
     stream = OverlapSave(m, block)
     y = stream_signal(stream, x, compensate=True)
-    assert y.shape == x.shape
+    assert y.shape == (2, m.port_out.channels, x.shape[-1] * m.rate_ratio)
     assert (y - ref).abs().max().item() <= 1e-4
 
 
@@ -84,12 +86,31 @@ def test_ola_identity_passes_audio_unchanged(hop):
 
 
 @pytest.mark.parametrize("hop", [64, 65, 256])
-def test_ola_stream_equals_offline_ola(hop):
-    m = random_model("sr-hifigan", "tiny")
+@pytest.mark.parametrize("name", ["sr-hifigan", "toy-up2"])
+def test_ola_stream_equals_offline_ola(hop, name):
+    m = random_model(name, "tiny")
     x = 0.3 * torch.randn(2, 1, 3000)
     stream = OverlapAdd(m, hop)
-    assert stream.latency_samples == hop
-    assert (stream_signal(stream, x) - offline_ola(m, x, hop)).abs().max() <= 1e-4
+    # latency: one output block (hop input frames, hop x rate ratio output frames)
+    assert stream.latency_samples == hop * m.rate_ratio
+    ref = offline_ola(m, x, hop)
+    assert ref.shape == (2, 1, 3000 * m.rate_ratio)
+    assert (stream_signal(stream, x) - ref).abs().max() <= 1e-4
+
+
+def test_block_sizes_whose_output_is_not_whole_frames_are_refused():
+    class Half(Identity):
+        """2 input frames per output frame."""
+
+        @property
+        def sample_rate_out(self):
+            return 24000
+
+    m = Half()
+    assert m.output_length(5) == 3 and m.rate_ratio == Fraction(1, 2)
+    with pytest.raises(ValueError, match="multiple of 2"):
+        OverlapSave(m, 65)
+    assert OverlapSave(m, 64).out_block_size == 32
 
 
 def test_block_size_must_be_positive():
@@ -112,3 +133,20 @@ def test_torchscript_runtime_streams_like_eager(block):
 def test_unknown_runtime_is_refused():
     with pytest.raises(ValueError, match="runtime"):
         OverlapSave(random_model("sr-hifigan", "tiny"), 64, runtime="tensorrt-please")
+
+
+@pytest.mark.parametrize("mode", ["stateful", "overlap-save", "ola"])
+def test_render_writes_a_different_rate_model_at_its_output_rate(tmp_path, mode):
+    import numpy as np
+    import soundfile as sf
+
+    from rtgan.engine.render import render_file
+    m = random_model("toy-up2")
+    x = (0.1 * np.random.default_rng(0).standard_normal(8001)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, 8000, subtype="FLOAT")
+    render_file(m, tmp_path / "in.wav", tmp_path / "out.wav", block_size=65, mode=mode, progress=False)
+    y, sr = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert sr == 16000 and y.shape == (16002,)
+    if mode != "ola":  # overlap-add is its own framing; the others equal offline inference
+        ref = np.clip(offline(m, torch.from_numpy(x)[None, None])[0, 0].numpy(), -1, 1)
+        assert np.abs(y - ref).max() <= 1e-4

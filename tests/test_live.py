@@ -364,3 +364,10 @@ def test_live_resamples_for_a_server_at_another_rate(jack_server, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_live_refuses_a_model_whose_rates_differ():
+    from helpers import random_model
+    from rtgan.engine.live import LiveProcessor
+    with pytest.raises(ValueError, match="one rate"):
+        LiveProcessor(random_model("toy-up2"), block_size=64, limiter=False)

@@ -16,11 +16,15 @@ from helpers import EXAMPLES
 def test_shipped_model_loads_with_no_other_argument():
     m = rtgan.load_model("sr-hifigan")
     assert not m.training
-    assert m.config == registry.make_config("sr-hifigan", m.metadata["preset"])
+    # the preset's network, with the residual gain calibrated on the validation split
+    assert m.config == registry.make_config("sr-hifigan", m.metadata["preset"], residual_gain=m.config.residual_gain)
     meta = m.metadata
+    cal = meta["calibration"]
+    assert cal["split"] == "val" and cal["gain"] == m.config.residual_gain
     for key in ("config", "corpus_manifest_hash", "steps", "command", "metrics"):
         assert key in meta
     assert meta["command"].startswith("rtgan train sr-hifigan")
+    assert any(c.startswith("rtgan calibrate") for c in meta["commands"])
     assert {"val", "test"} <= set(meta["metrics"])
     assert (registry.WEIGHTS_DIR / "sr-hifigan.safetensors").stat().st_size < 20 * 2**20
 

@@ -70,6 +70,9 @@ def cmd_models(args) -> int:
         e = registry.entry(name)
         shipped = (registry.WEIGHTS_DIR / f"{name}.safetensors").exists()
         print(f"{name:16s} presets: {', '.join(e.presets):22s} shipped weights: {'yes' if shipped else 'no':3s}  {e.description}")
+        # ports and kind do not depend on the preset: ask the smallest one
+        m = registry.build(name, "tiny" if "tiny" in e.presets else next(iter(e.presets)))
+        print(f"{'':16s} {m.kind}: {m.port_in} -> {m.port_out}")
     return 0
 
 

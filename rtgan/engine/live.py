@@ -111,7 +111,8 @@ class LiveProcessor:
         latency_samples: algorithmic latency: block + stream + limiter, samples.
 
     Raises:
-        ValueError: bad block size, channels or wet.
+        ValueError: bad block size, channels or wet, or a model whose input and output differ
+            in rate or kind (resampling around such models is not built yet).
     """
 
     def __init__(self, model: Generator, block_size: int = 256, channels: int = 1, wet: float = 1.0,
@@ -122,6 +123,9 @@ class LiveProcessor:
             raise ValueError(f"channels must be >= 1, got {channels}")
         if not 0.0 <= wet <= 1.0:
             raise ValueError(f"wet must be in [0, 1], got {wet}")
+        if model.port_in != model.port_out or model.port_in.signal != "audio":
+            raise ValueError(f"{model.name or type(model).__name__} reads {model.port_in} and writes {model.port_out}: "
+                             "live processing needs audio in and out at one rate")
         self.model = model
         self.sample_rate = model.sample_rate_in
         self.block_size = block_size

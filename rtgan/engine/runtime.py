@@ -23,7 +23,7 @@ RUNTIMES = ("torchscript", "eager")
 
 
 def compile_forward(model: Generator, runtime: str, example_samples: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A callable computing ``model(x)`` for ``x`` of shape ``(batch, 1, samples)``.
+    """A callable computing ``model(x)`` for ``x`` of shape ``(batch, channels_in, frames)``.
 
     Args:
         runtime: ``"eager"`` (the module itself) or ``"torchscript"`` (``torch.jit.trace`` on an
@@ -38,7 +38,7 @@ def compile_forward(model: Generator, runtime: str, example_samples: int) -> Cal
         return model
     if runtime != "torchscript":
         raise ValueError(f"unknown runtime {runtime!r}; expected one of {RUNTIMES}")
-    example = torch.zeros(1, model.channels, example_samples, device=next(model.parameters()).device)
+    example = torch.zeros(1, model.port_in.channels, example_samples, device=next(model.parameters()).device)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -114,7 +114,7 @@ class StepRunner:
             session = ort.InferenceSession(export_step_onnx(self.model, block_size=samples, batch=batch), opts,
                                            providers=["CPUExecutionProvider"])
             return _BoundStep(session, self.model, batch, samples)
-        x = torch.zeros(batch, self.model.channels, samples)
+        x = torch.zeros(batch, self.model.port_in.channels, samples)
         state = self.model.init_state(batch)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -131,15 +131,15 @@ class StepRunner:
 
     @torch.no_grad()
     def __call__(self, x: np.ndarray, state, out: np.ndarray | None = None):
-        """Process ``x`` of shape ``(batch, channels, n)``, ``n`` a multiple of the granule.
+        """Process ``x`` of shape ``(batch, channels_in, n)``, ``n`` a multiple of the granule.
 
         Args:
-            out: a float32 array shaped like ``x`` to write the output into; with ONNX
-                Runtime the step then allocates no array (the audio callback's path).
+            out: a float32 array ``(batch, channels_out, n * rate_ratio)`` to write the output
+                into; with ONNX Runtime the step then allocates no array (the audio callback's path).
 
         Returns:
-            ``(y, new_state)`` with ``y`` a float32 array of the same shape as ``x`` (``out``
-            when given).
+            ``(y, new_state)`` with ``y`` a float32 array ``(batch, channels_out, n * rate_ratio)``
+            (``out`` when given).
         """
         if self.runtime == "eager":
             y, new = self.model.step(torch.from_numpy(x), state)
@@ -178,8 +178,8 @@ class _BoundStep:
         inputs, outputs = step_io_names(model)
         shapes = model.state_shapes(batch)
         self.session = session
-        self.x = np.zeros((batch, model.channels, samples), np.float32)
-        self.y = np.zeros_like(self.x)
+        self.x = np.zeros((batch, model.port_in.channels, samples), np.float32)
+        self.y = np.zeros((batch, model.port_out.channels, model.output_length(samples)), np.float32)
         self.sets = tuple(tuple(np.zeros(shape, np.float32) for shape in shapes) for _ in range(2))
         self.bindings = []
         for k in (0, 1):

@@ -12,6 +12,10 @@ recomputed), and the output is late only by what the model's layers need:
 
 Streamed output equals :func:`rtgan.engine.offline` delayed by
 ``latency_samples = model.latency_samples + fifo_latency_samples``.
+
+Input and output may differ in rate (the model's ports): a block of ``N`` input frames gives
+``N r`` output frames, ``r = model.rate_ratio``; the FIFO's share is then
+``(g - gcd(N, g)) r`` output frames. Latencies are in output frames.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import torch
 from ..models.base import Generator
 from .runtime import StepRunner, copy_into, default_step_runtime
 from .blockstream import BlockStream
+from .overlap_save import out_block_size
 
 
 @dataclass
@@ -33,8 +38,8 @@ class StatefulState:
 
     Attributes:
         model: the generator's step state, in the runner's type.
-        waiting: ``(batch, channels, r)`` input samples short of a whole granule, ``r < g``.
-        pending: ``(batch, channels, p)`` output computed but not yet emitted.
+        waiting: ``(batch, channels_in, r)`` input frames short of a whole granule, ``r < g``.
+        pending: ``(batch, channels_out, p)`` output computed but not yet emitted.
     """
 
     model: Any
@@ -53,12 +58,14 @@ class StatefulStream(BlockStream):
         threads: intra-op threads for ONNX Runtime.
 
     Attributes:
-        latency_samples: output delay behind offline inference, samples (model + FIFO).
-        fifo_latency_samples: the FIFO adapter's share, ``g - gcd(N, g)`` (< one granule).
+        out_block_size: output frames per block, ``block_size * rate_ratio``.
+        latency_samples: output delay behind offline inference, output frames (model + FIFO).
+        fifo_latency_samples: the FIFO adapter's share, ``(g - gcd(N, g)) * rate_ratio`` (< one granule).
         model_latency_samples: the model's share (lookahead + phase alignment).
 
     Raises:
-        ValueError: block size < 1 or unknown runtime.
+        ValueError: block size < 1 or one whose output is not whole frames, unknown runtime, or
+            a model that cannot stream (its ``kind`` is not ``"streamable"``).
         ImportError: ``runtime="onnxruntime"`` without onnxruntime installed.
     """
 
@@ -66,19 +73,22 @@ class StatefulStream(BlockStream):
                  threads: int | None = None) -> None:
         if block_size < 1:
             raise ValueError(f"block size must be >= 1, got {block_size}")
+        if model.kind != "streamable":
+            raise ValueError(f"{model.name or type(model).__name__} is a {model.kind!r} model: it has no stateful step")
         self.model = model.eval()
         self.block_size = block_size
+        self.out_block_size = out_block_size(model, block_size)
         self.granule = model.stream_granule
         self.runtime = runtime or default_step_runtime()
         self.runner = StepRunner(self.model, self.runtime, threads=threads)
-        self.fifo_latency_samples = self.granule - math.gcd(block_size, self.granule)
+        self.fifo_latency_samples = model.output_length(self.granule - math.gcd(block_size, self.granule))
         self.model_latency_samples = model.latency_samples
         self.latency_samples = self.model_latency_samples + self.fifo_latency_samples
 
     @property
     def latency_ms(self) -> float:
         """Output delay in milliseconds at the model's output rate."""
-        return 1000.0 * self.latency_samples / self.model.sample_rate_out
+        return self.model.port_out.ms(self.latency_samples)
 
     def chunk_sizes(self) -> list[int]:
         """The step lengths this stream will ever run (for warm-up before real time)."""
@@ -94,18 +104,18 @@ class StatefulStream(BlockStream):
         interface the other streams share and ignored. Also compiles the step for every chunk
         length the stream will run, so no compilation happens once blocks flow.
         """
-        c = self.model.channels
+        c_in, c_out = self.model.port_in.channels, self.model.port_out.channels
         for n in self.chunk_sizes():
             self.runner.prepare(batch, n)
-        return StatefulState(self.runner.init_state(batch), np.zeros((batch, c, 0), np.float32),
-                             np.zeros((batch, c, self.fifo_latency_samples), np.float32))
+        return StatefulState(self.runner.init_state(batch), np.zeros((batch, c_in, 0), np.float32),
+                             np.zeros((batch, c_out, self.fifo_latency_samples), np.float32))
 
     def step_numpy(self, block: np.ndarray, state: StatefulState,
                    out: np.ndarray | None = None) -> tuple[np.ndarray, StatefulState]:
-        """:meth:`step` on a float32 array ``(batch, channels, block_size)``.
+        """:meth:`step` on a float32 array ``(batch, channels_in, block_size)``.
 
         Args:
-            out: a float32 array shaped like ``block`` to write the output into. When the
+            out: a float32 array ``(batch, channels_out, out_block_size)`` to write the output into. When the
                 block is whole granules and the runtime is ONNX Runtime, the step then
                 allocates no array (what the audio callback needs).
         """
@@ -124,18 +134,19 @@ class StatefulStream(BlockStream):
         if n:
             y, model_state = self.runner(np.ascontiguousarray(x[..., :n]), model_state)
             pending = np.concatenate([pending, y], axis=-1)
-        return (copy_into(pending[..., : self.block_size], out),
-                StatefulState(model_state, x[..., n:], pending[..., self.block_size:]))
+        m = self.out_block_size
+        return copy_into(pending[..., :m], out), StatefulState(model_state, x[..., n:], pending[..., m:])
 
     def step(self, block: torch.Tensor, state: StatefulState) -> tuple[torch.Tensor, StatefulState]:
         """Process one block.
 
         Args:
-            block: ``(batch, channels, block_size)`` input.
+            block: ``(batch, channels_in, block_size)`` input.
             state: from :meth:`init_state` or the previous step.
 
         Returns:
-            ``(batch, channels, block_size)`` output delayed by :attr:`latency_samples`, new state.
+            ``(batch, channels_out, out_block_size)`` output delayed by :attr:`latency_samples`
+            output frames, new state.
             With ONNX Runtime the model state lives in two buffers the runner alternates
             between: a state is valid until a step is taken from its successor (stream
             forward; to branch a stream, start from :meth:`init_state`).

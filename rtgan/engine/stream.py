@@ -6,6 +6,7 @@ from typing import Callable, Union
 import torch
 
 from ..models.base import Generator
+from ..models.ports import input_length, output_length
 from .ola import OverlapAdd
 from .overlap_save import OverlapSave
 from .stateful import StatefulStream
@@ -41,23 +42,25 @@ def make_stream(model: Generator, block_size: int, mode: str = "stateful", runti
 @torch.no_grad()
 def stream_signal(stream: Stream, x: torch.Tensor, compensate: bool = True,
                   on_block: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Feed ``x`` of shape ``(batch, 1, samples)`` through ``stream`` block by block.
+    """Feed ``x`` of shape ``(batch, channels_in, frames)`` through ``stream`` block by block.
 
-    With ``compensate=True`` the input is followed by ``latency_samples`` zeros (plus
-    padding to whole blocks) and the first ``latency_samples`` output samples are dropped,
-    so the result aligns sample for sample with the input; otherwise the raw streamed output
-    (delayed by the latency) of the same length as ``x`` is returned.
+    With ``compensate=True`` the input is followed by zeros covering ``latency_samples``
+    output frames (plus padding to whole blocks) and the first ``latency_samples`` output
+    frames are dropped, so the result aligns with the input; otherwise the raw streamed
+    output (delayed by the latency) is returned. Either way its length is
+    ``model.output_length(frames)``.
 
     Args:
-        on_block: called with the number of input samples consumed after each block (progress).
+        on_block: called with the number of input frames consumed after each block (progress).
 
     Returns:
-        ``(batch, 1, samples)``.
+        ``(batch, channels_out, ceil(frames * rate_ratio))``.
     """
     n = stream.block_size
     t = x.shape[-1]
+    ratio = stream.model.rate_ratio
     delay = stream.latency_samples if compensate else 0
-    total = -(-(t + delay) // n) * n
+    total = -(-(t + input_length(delay, ratio)) // n) * n
     padded = torch.nn.functional.pad(x, (0, total - t))
     state = stream.init_state(x.shape[0], dtype=x.dtype, device=x.device)
     outs = []
@@ -67,4 +70,4 @@ def stream_signal(stream: Stream, x: torch.Tensor, compensate: bool = True,
         if on_block is not None:
             on_block(min(n, max(0, t - start)))
     y = torch.cat(outs, dim=-1)
-    return y[..., delay:delay + t]
+    return y[..., delay:delay + output_length(t, ratio)]

@@ -5,8 +5,8 @@ as plain inputs and outputs::
 
     (x, state_0, ..., state_{k-1}) -> (y, new_state_0, ..., new_state_{k-1})
 
-``x`` and ``y`` are ``(batch, channels, samples)`` (``samples`` a multiple of the model's
-stream granule); each state is ``(batch, channels, frames)``. Shapes are fixed at export
+``x`` is ``(batch, channels_in, samples)`` (``samples`` a multiple of the model's stream
+granule) and ``y`` is ``(batch, channels_out, samples * rate_ratio)``; each state is ``(batch, channels, frames)``. Shapes are fixed at export
 (``dynamic=False``, the default) or batch and samples are dynamic: fixed shapes let ONNX
 Runtime fold every reshape and run about 25 % faster at block 256, so the engine exports one
 graph per block length it will run. ONNX Runtime runs this graph with about a microsecond of overhead per
@@ -64,12 +64,12 @@ def export_step_onnx(model: Generator, path: str | Path | None = None, block_siz
     model = model.eval()
     g = model.stream_granule
     n = block_size or 16 * g
-    x = torch.zeros(batch, model.channels, n)
+    x = torch.zeros(batch, model.port_in.channels, n)
     state = model.init_state(batch)
     inputs, outputs = step_io_names(model)
     axes = None
     if dynamic:
-        axes = {"x": {0: "batch", 2: "samples"}, "y": {0: "batch", 2: "samples"}}
+        axes = {"x": {0: "batch", 2: "samples"}, "y": {0: "batch", 2: "samples" if model.rate_ratio == 1 else "out_samples"}}
         for name in inputs[1:] + outputs[1:]:
             axes[name] = {0: "batch"}
     buf = io.BytesIO()

@@ -1,6 +1,7 @@
 """The contract every rtgan generator shares."""
 from __future__ import annotations
 
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -9,6 +10,7 @@ from torch import nn
 
 from .layers.cached import StateCursor
 from .layers.reach import Reach
+from .ports import Port, input_length, output_length
 
 #: A streaming state: plain tensors, each ``(batch, channels, frames)``, in a fixed order.
 State = tuple[torch.Tensor, ...]
@@ -24,6 +26,11 @@ class Generator(nn.Module):
     :mod:`rtgan.models.layers.cached`. Everything below is derived from those: nothing about
     timing is typed by hand.
 
+    Ports (:mod:`rtgan.models.ports`): :attr:`port_in` and :attr:`port_out` say what the model
+    reads and writes; ``n`` input frames give ``ceil(n * rate_ratio)`` output frames. Lengths
+    and positions on the input side (:attr:`total_stride`, :attr:`stream_granule`,
+    :meth:`reach`) are in input frames; :attr:`latency_samples` is in output frames.
+
     Streaming contract: ``state = init_state(batch)``, then ``out, state = step(block, state)``
     for consecutive blocks whose lengths are multiples of :attr:`stream_granule`; the
     concatenated outputs equal offline inference delayed by :attr:`latency_samples`.
@@ -32,6 +39,9 @@ class Generator(nn.Module):
     config: Any
     #: registry name, set by :func:`rtgan.models.registry.register`.
     name: str = ""
+    #: which runners can run the model (:data:`rtgan.models.ports.KINDS`); this base class
+    #: implements the ``"streamable"`` contract.
+    kind: str = "streamable"
 
     def reach(self) -> Reach:  # pragma: no cover - abstract
         """Dependency bounds of the output on the input, in input samples."""
@@ -51,6 +61,39 @@ class Generator(nn.Module):
     def channels(self) -> int:
         """Audio channels the network takes per item (multichannel audio is folded into the batch)."""
         return 1
+
+    @property
+    def port_in(self) -> Port:
+        """What the model reads (default: mono audio at :attr:`sample_rate_in`)."""
+        return Port.audio(self.sample_rate_in, self.channels)
+
+    @property
+    def port_out(self) -> Port:
+        """What the model writes (default: audio at :attr:`sample_rate_out`, :attr:`channels` channels)."""
+        return Port.audio(self.sample_rate_out, self.channels)
+
+    @property
+    def rate_ratio(self) -> Fraction:
+        """Output frames per input frame, ``port_out.rate / port_in.rate`` (exact)."""
+        return self.port_out.rate / self.port_in.rate
+
+    def output_length(self, n: int) -> int:
+        """Output frames for ``n`` input frames: ``ceil(n * rate_ratio)``."""
+        return output_length(n, self.rate_ratio)
+
+    @property
+    def out_granule(self) -> int:
+        """Output frames per :attr:`stream_granule` of input.
+
+        Raises:
+            ValueError: the granule times the rate ratio is not a whole number of frames (a
+                model whose ports and stride do not fit together).
+        """
+        g = self.stream_granule * self.rate_ratio
+        if g.denominator != 1:
+            raise ValueError(f"{self.name or type(self).__name__}: a granule of {self.stream_granule} input frames "
+                             f"gives {g} output frames at rate ratio {self.rate_ratio}; it must be whole")
+        return int(g)
 
     @property
     def total_stride(self) -> int:
@@ -87,7 +130,7 @@ class Generator(nn.Module):
     def _stream_layout(self) -> tuple[int, tuple[tuple[int, int], ...]]:
         # one step on a zero granule in init mode: output delay and (channels, frames) per state
         p = next(self.parameters())
-        x = torch.zeros(1, self.channels, self.stream_granule, dtype=p.dtype, device=p.device)
+        x = torch.zeros(1, self.port_in.channels, self.stream_granule, dtype=p.dtype, device=p.device)
         cur = StateCursor(None, 1, x)
         with torch.no_grad():
             _, delay = self.stream_forward(x, cur)
@@ -95,7 +138,7 @@ class Generator(nn.Module):
 
     @property
     def latency_samples(self) -> int:
-        """Delay of the streamed output behind offline inference, in output samples.
+        """Delay of the streamed output behind offline inference, in output frames (samples).
 
         The sum of the lookahead its layers take in streaming (a causal conv is late by its
         right padding) and the phase alignment its superpixel layers need; computed by
@@ -105,7 +148,7 @@ class Generator(nn.Module):
         return self._stream_layout[0]
 
     def state_shapes(self, batch: int = 1) -> list[tuple[int, int, int]]:
-        """Shapes ``(batch, channels, frames)`` of the state tensors, in order."""
+        """Shapes ``(batch, channels, frames)`` of the state tensors, in order (they never depend on the data)."""
         return [(batch, c, n) for c, n in self._stream_layout[1]]
 
     @torch.no_grad()
@@ -113,17 +156,18 @@ class Generator(nn.Module):
                    device: torch.device | str | None = None) -> State:
         """The state of a stream that has seen silence forever, for ``batch`` streams.
 
-        Zero caches, then one step over ``left_context + latency_samples`` zeros (rounded up
-        to the granule), so that caches of layers whose output is not zero for silent input
-        (biases) hold their steady values; offline inference zero-pads its input the same way.
+        Zero caches, then one step over ``left_context`` plus the latency (in input frames)
+        zeros, rounded up to the granule, so that caches of layers whose output is not zero
+        for silent input (biases) hold their steady values; offline inference zero-pads its
+        input the same way.
         """
         p = next(self.parameters())
         dtype = dtype or p.dtype
         device = device if device is not None else p.device
         state = tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in self.state_shapes(batch))
         g = self.stream_granule
-        prime = -(-(self.left_context + self.latency_samples) // g) * g
-        _, state = self.step(torch.zeros(batch, self.channels, prime, dtype=dtype, device=device), state)
+        prime = -(-(self.left_context + input_length(self.latency_samples, self.rate_ratio)) // g) * g
+        _, state = self.step(torch.zeros(batch, self.port_in.channels, prime, dtype=dtype, device=device), state)
         return state
 
     @torch.no_grad()
@@ -139,7 +183,8 @@ class Generator(nn.Module):
             state: from :meth:`init_state` or the previous step (never modified).
 
         Returns:
-            ``(batch, channels, n)`` output, late by :attr:`latency_samples`, and the new state.
+            ``(batch, port_out.channels, n * rate_ratio)`` output, late by
+            :attr:`latency_samples` output frames, and the new state.
 
         Raises:
             ValueError: bad block shape (see :meth:`check_input`) or a state of the wrong layout
@@ -162,7 +207,8 @@ class Generator(nn.Module):
             ValueError: wrong rank, channel count, or a length that is not a multiple of
                 :attr:`total_stride`.
         """
-        if x.dim() != 3 or x.shape[1] != self.channels:
-            raise ValueError(f"expected (batch, {self.channels}, samples), got {tuple(x.shape)}")
+        c = self.port_in.channels
+        if x.dim() != 3 or x.shape[1] != c:
+            raise ValueError(f"expected (batch, {c}, samples), got {tuple(x.shape)}")
         if x.shape[-1] % self.total_stride:
             raise ValueError(f"length {x.shape[-1]} is not a multiple of the total stride {self.total_stride}")

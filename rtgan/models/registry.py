@@ -58,7 +58,7 @@ def register(name: str, config_cls: type, presets: dict[str, Any], description: 
 
 
 #: Modules of :mod:`rtgan.models` that define no registered model (private ``_modules`` are skipped too).
-NOT_MODELS = frozenset({"base", "registry", "discriminators", "layers"})
+NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "layers"})
 
 
 def model_modules() -> list[str]:
