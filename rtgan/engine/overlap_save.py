@@ -48,7 +48,7 @@ def out_block_size(model: Generator, block_size: int) -> int:
 
 def context(model: Generator) -> tuple[int, int]:
     """``(left, right)`` context in input samples, aligned to the model's total stride."""
-    r = model.reach()
+    r = model.reach().whole()
     s = model.total_stride
     return _ceil_to(r.left, s), _ceil_to(r.right, s)
 

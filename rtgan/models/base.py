@@ -44,7 +44,11 @@ class Generator(nn.Module):
     kind: str = "streamable"
 
     def reach(self) -> Reach:  # pragma: no cover - abstract
-        """Dependency bounds of the output on the input, in input samples."""
+        """Dependency bounds of the output on the input, in input samples.
+
+        The composition of the layers' rules; where the output is finer than the input
+        (an upsampling model: fractional stride) the runners read it in whole input frames
+        (:meth:`Reach.whole`)."""
         raise NotImplementedError
 
     @property
@@ -103,17 +107,17 @@ class Generator(nn.Module):
     @property
     def left_context(self) -> int:
         """Past input samples an output sample may depend on."""
-        return self.reach().left
+        return self.reach().whole().left
 
     @property
     def lookahead(self) -> int:
         """Future input samples an output sample may depend on (algorithmic lookahead)."""
-        return self.reach().right
+        return self.reach().whole().right
 
     @property
     def receptive_field(self) -> int:
         """Input samples that can influence one output sample: ``left + 1 + lookahead``."""
-        r = self.reach()
+        r = self.reach().whole()
         return r.left + 1 + r.right
 
     # ------------------------------------------------------------------ streaming

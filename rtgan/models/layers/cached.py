@@ -16,7 +16,10 @@ below map ``(tensor, delay)`` to ``(tensor, delay)``:
   of the slowest one, and to align a tensor's delay to a multiple of a superpixel factor
   (pixel-unshuffle folds frames ``(r t, ..., r t + r - 1)``; a stream can only fold the same
   frames if its delay is a multiple of ``r``);
-* pixel-unshuffle divides the delay by ``r``; pixel-shuffle multiplies it by ``r`` (a reshape).
+* pixel-unshuffle divides the delay by ``r``; pixel-shuffle multiplies it by ``r`` (a reshape);
+* a conv with stride ``f`` aligns its phase inside its cache and divides the delay by ``f``; a
+  transposed conv with stride ``f`` multiplies it by ``f`` (see :mod:`.strided`);
+* per-frame layers (activations, per-channel affines) leave it unchanged (see :mod:`.pointwise`).
 
 The delays are Python integers fixed by the architecture, so the control flow of a step is
 static: tracing it records only tensor operations.
