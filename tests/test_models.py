@@ -19,7 +19,7 @@ def test_registry_refuses_duplicates():
 
 def test_registry_finds_the_model_modules_itself():
     """Every module of rtgan/models/ but the infrastructure and private ones is a model module."""
-    assert registry.model_modules() == ["rtgan.models.sr_hifigan"]
+    assert registry.model_modules() == ["rtgan.models.sr16", "rtgan.models.sr_hifigan"]
     assert "sr-hifigan" in registry.available()
 
 
@@ -105,10 +105,10 @@ def test_inception_output_channels_and_length():
 def test_generator_shapes(name):
     m = registry.build(name, "tiny")
     s = m.total_stride
-    x = torch.randn(3, m.channels, 8 * s)
-    assert m(x).shape == x.shape
+    x = torch.randn(3, m.port_in.channels, 8 * s)
+    assert m(x).shape == (3, m.port_out.channels, m.output_length(8 * s))
     with pytest.raises(ValueError):
-        m(torch.randn(3, m.channels, 8 * s + 1))
+        m(torch.randn(3, m.port_in.channels, 8 * s + 1))
 
 
 def test_paper_preset_filters_follow_alahi():
