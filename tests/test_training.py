@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from rtgan.models.registry import load_generator
-from rtgan.training.config import PRESETS, TrainConfig
+from rtgan.models.sr_hifigan import SRHiFiGANTrainConfig as TrainConfig
+from rtgan.training.config import PRESETS
 from rtgan.training.loop import init_state, train
 from rtgan.training.state import load_train_state
 
@@ -31,19 +32,24 @@ def test_resume_restores_everything(corpus, tmp_path):
     assert fresh.step == 6
     for a, b in zip(state.generator.state_dict().values(), fresh.generator.state_dict().values()):
         assert torch.equal(a, b)
-    for a, b in zip(state.discriminator.state_dict().values(), fresh.discriminator.state_dict().values()):
+    d, d_fresh = state.nets["discriminator"], fresh.nets["discriminator"]
+    for a, b in zip(d.state_dict().values(), d_fresh.state_dict().values()):
         assert torch.equal(a, b)
-    sa, sb = state.opt_g.state_dict(), fresh.opt_g.state_dict()
-    assert sa["param_groups"] == sb["param_groups"]
-    assert all(torch.equal(sa["state"][k]["exp_avg"], sb["state"][k]["exp_avg"]) for k in sa["state"])
+    for name in ("generator", "discriminator"):
+        sa, sb = state.optimisers[name].state_dict(), fresh.optimisers[name].state_dict()
+        assert sa["param_groups"] == sb["param_groups"]
+        assert all(torch.equal(sa["state"][k]["exp_avg"], sb["state"][k]["exp_avg"]) for k in sa["state"])
+        assert state.schedulers[name].state_dict() == fresh.schedulers[name].state_dict()
     # continuing runs to the new total
     more = train(dataclasses.replace(cfg, steps=8), corpus, run, device="cpu", progress=False)
     assert more.step == 8
 
 
 def test_train_config_round_trips_through_json():
+    from rtgan.training.config import config_from_dict
     cfg = PRESETS["live"]
     assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert config_from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 def test_no_usable_clips_is_a_clear_error(corpus, tmp_path):
@@ -106,7 +112,7 @@ def test_training_never_uses_the_evaluation_band_limiters():
 
 def test_discriminator_view_keeps_only_the_generated_band():
     import numpy as np
-    from rtgan.training.loop import discriminator_view
+    from rtgan.models.sr_hifigan import discriminator_view
     cfg = PRESETS["live"]
     view = discriminator_view(cfg, 48000, torch.device("cpu"))
     t = torch.arange(48000) / 48000

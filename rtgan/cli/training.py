@@ -23,11 +23,13 @@ def add_parsers(sub) -> None:
     t = sub.add_parser("train", help="train a model")
     t.add_argument("model", help="registered model name, e.g. sr-hifigan")
     t.add_argument("--data", required=True, help="corpus directory (from 'rtgan data build')")
-    t.add_argument("--preset", default="live", choices=tuple(TRAIN_PRESETS),
-                   help="model/training preset (default %(default)s)")
-    t.add_argument("--recipe", default="bwe", choices=tuple(RECIPES),
-                   help="loss recipe (default %(default)s): bwe = MR-STFT + feature matching + LSGAN + L_time + "
-                        "L_flat; paper = the seed's 1e-3 L_adv + 1e-3 L_flat + L_time (Coldenhoff & Ren)")
+    t.add_argument("--preset", default="live",
+                   help=f"model/training preset of the model's recipe (default %(default)s; sr-hifigan: "
+                        f"{', '.join(TRAIN_PRESETS)})")
+    t.add_argument("--recipe", choices=tuple(RECIPES),
+                   help="sr-hifigan's loss recipe (default: the preset's, bwe): bwe = MR-STFT + feature matching + "
+                        "LSGAN + L_time + L_flat; paper = the seed's 1e-3 L_adv + 1e-3 L_flat + L_time "
+                        "(Coldenhoff & Ren)")
     t.add_argument("--steps", type=int, help=f"total optimiser steps ({per_preset('steps')})")
     t.add_argument("--batch-size", type=int, help=f"items per step ({per_preset('batch_size')})")
     t.add_argument("--segment-samples", type=int,
@@ -104,11 +106,27 @@ def add_parsers(sub) -> None:
 
 
 def cmd_train(args, argv) -> int:
+    """Train ``args.model`` with the recipe registered with it (:func:`rtgan.training.loop.train`).
+
+    The preset is the recipe's; ``--recipe`` picks a variant of recipes that have them
+    (sr-hifigan's ``bwe``/``paper``). The other options override the config's fields of the
+    same meaning; one that the model's config does not have is an error.
+    """
     from ..models.discriminators import DiscriminatorConfig
-    from ..training.config import PRESETS, TrainConfig
-    from ..training.loop import pick_device, train
+    from ..training.config import presets
+    from ..training.loop import pick_device, recipe_class, train
     dev = pick_device(args.device)
-    cfg = TrainConfig.with_recipe(PRESETS[args.preset], args.recipe)
+    recipe_class(args.model)  # a clear error for a model that cannot be trained
+    model_presets = presets(args.model)
+    if args.preset not in model_presets:
+        raise ValueError(f"model {args.model!r} has no training preset {args.preset!r}; "
+                         f"presets: {', '.join(model_presets)}")
+    cfg = model_presets[args.preset]
+    if args.recipe is not None and args.recipe != cfg.recipe:
+        if not hasattr(cfg, "with_recipe"):
+            raise ValueError(f"model {args.model!r} has no recipe variants (--recipe {args.recipe})")
+        cfg = cfg.with_recipe(cfg, args.recipe)
+    fields = {f.name for f in dataclasses.fields(cfg)}
     overrides = {}
     for key, value in (("steps", args.steps), ("batch_size", args.batch_size),
                        ("segment_samples", args.segment_samples), ("num_workers", args.workers),
@@ -117,18 +135,26 @@ def cmd_train(args, argv) -> int:
         if value is not None:
             overrides[key] = value
     disc = args.discriminator
-    if disc == "auto":  # the paper's widths are a GPU job: 26 s a step and 850 MB checkpoints on a CPU
-        disc = "full" if dev.type == "cuda" else ("tiny" if args.preset == "tiny" else "small")
-        print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
-    if disc != "full" or args.preset != "tiny":
-        overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
-                                      "tiny": DiscriminatorConfig.tiny()}[disc]
+    if "discriminator" in fields:
+        if disc == "auto":  # the paper's widths are a GPU job: 26 s a step and 850 MB checkpoints on a CPU
+            disc = "full" if dev.type == "cuda" else ("tiny" if args.preset == "tiny" else "small")
+            print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
+        if disc != "full" or args.preset != "tiny":
+            overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
+                                          "tiny": DiscriminatorConfig.tiny()}[disc]
+    elif disc != "auto":
+        overrides["discriminator"] = disc
     if args.no_adversarial:
         overrides["adversarial"] = False
     lambdas = {"adv": args.lambda_adv, "flat": args.lambda_flat, "time": args.lambda_time,
                "stft": args.lambda_stft, "mel": args.lambda_mel, "feature_matching": args.lambda_fm}
     if any(v is not None for v in lambdas.values()):
+        if "weights" not in fields:
+            raise ValueError(f"model {args.model!r}'s training has no loss weights to set (--lambda-*)")
         overrides["weights"] = dataclasses.replace(cfg.weights, **{k: v for k, v in lambdas.items() if v is not None})
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"model {args.model!r}'s training has no setting {', '.join(unknown)}")
     cfg = dataclasses.replace(cfg, model=args.model, **overrides)
     run_dir = Path(args.run_dir or f"runs/{args.model}-{args.preset}")
     state = train(cfg, Path(args.data), run_dir, device=str(dev), resume=not args.no_resume,

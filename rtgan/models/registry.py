@@ -3,7 +3,9 @@
 Every module in :mod:`rtgan.models` (other than the infrastructure in :data:`NOT_MODELS` and
 private ``_modules``) is imported on first use, and its ``@register`` decorators add its
 generators: a new model registers by existing as a file in ``rtgan/models/``.
-``register`` refuses duplicate names, so a model can never be silently replaced.
+``register`` refuses duplicate names, so a model can never be silently replaced. A model's file
+may also register how to train it (:func:`register_recipe`, a :class:`rtgan.models.recipe.Recipe`
+subclass), which ``rtgan train MODEL`` looks up with :func:`recipe`.
 
 The registry owns loading a generator from a checkpoint (:func:`load_generator`);
 :mod:`rtgan.checkpoint` only reads and writes tensors and metadata.
@@ -25,13 +27,15 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """One registered model: its generator class, config class and named presets."""
+    """One registered model: its generator class, config class, named presets and training recipe."""
 
     name: str
     generator: type[Generator]
     config_cls: type
     presets: dict[str, Any]
     description: str
+    #: the :class:`rtgan.models.recipe.Recipe` subclass that trains it (None: not trainable here)
+    recipe: type | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -57,8 +61,42 @@ def register(name: str, config_cls: type, presets: dict[str, Any], description: 
     return wrap
 
 
+def register_recipe(name: str) -> Callable:
+    """Class decorator registering a :class:`rtgan.models.recipe.Recipe` subclass as model ``name``'s.
+
+    Use it in the model's file, after the model's ``@register``.
+
+    Raises:
+        ValueError: ``name`` is not registered (yet), or already has a recipe.
+    """
+
+    def wrap(cls: type) -> type:
+        e = _REGISTRY.get(name)
+        if e is None:
+            raise ValueError(f"cannot register a recipe for {name!r}: no such model (register the model first)")
+        if e.recipe is not None:
+            raise ValueError(f"model {name!r} already has a recipe ({e.recipe.__name__})")
+        _REGISTRY[name] = dataclasses.replace(e, recipe=cls)
+        return cls
+
+    return wrap
+
+
+def recipe(name: str) -> type:
+    """The training recipe class registered with model ``name``.
+
+    Raises:
+        KeyError: unknown model (listing the known ones), or a model without a recipe.
+    """
+    e = entry(name)
+    if e.recipe is None:
+        trainable = [n for n, m in sorted(_REGISTRY.items()) if m.recipe is not None]
+        raise KeyError(f"model {name!r} has no training recipe; trainable: {', '.join(trainable) or 'none'}")
+    return e.recipe
+
+
 #: Modules of :mod:`rtgan.models` that define no registered model (private ``_modules`` are skipped too).
-NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "layers"})
+NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "layers", "recipe"})
 
 
 def model_modules() -> list[str]:

@@ -1,30 +1,29 @@
-"""The training loop: plain functions over a :class:`TrainState`.
+"""The training loop: one loop for every model, driven by the model's recipe.
 
-One step (Coldenhoff & Ren 2021, Sec. V): the discriminators take an LSGAN step on
-``(y, G(x))``, then the generator minimises
-``lambda_adv L_adv(G; D) + lambda_flat L_flat(G) + L_time(G)``.
+A model's file supplies a :class:`rtgan.models.recipe.Recipe` (its networks, optimisers, data,
+losses, validation and schedule; see that module for the contract and the order of calls).
+This module only orchestrates: device, bf16 autocast on CUDA, ``zero_grad``/``backward``/
+optimiser steps, the critic's ``n_critic`` steps per generator step, learning-rate schedulers,
+the non-finite-loss guard (:func:`gan_step`); logging (TensorBoard, tqdm), validation cadence,
+generator snapshots, resumable checkpoints and ``max_minutes`` (:func:`train`).
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from ..checkpoint import save_generator
-from ..engine.overlap_save import offline
-from ..losses import LossWeights, generator_loss, lsgan_discriminator_loss
-from ..metrics import lsd, snr
 from ..models import registry
-from ..models.discriminators import HiFiGANDiscriminator
-from .config import TrainConfig
+from ..models.recipe import Batch, Recipe, TrainConfig
 from .data import make_datasets
-from .state import TrainState, load_train_state, save_train_state
+from .frozen import load_frozen
+from .state import TrainState, check_names, load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
 
@@ -54,106 +53,152 @@ def pick_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def init_state(cfg: TrainConfig, device: torch.device) -> TrainState:
-    """Fresh generator (preset ``cfg.preset``), discriminators and optimisers."""
-    torch.manual_seed(cfg.seed)
-    g = registry.build(cfg.model, cfg.preset).to(device)
-    opt_g = torch.optim.AdamW(g.parameters(), lr=cfg.lr, betas=cfg.betas)
-    sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=cfg.lr_gamma)
-    d = opt_d = sched_d = None
-    if cfg.adversarial:
-        d = HiFiGANDiscriminator(cfg.discriminator).to(device)
-        opt_d = torch.optim.AdamW(d.parameters(), lr=cfg.lr, betas=cfg.betas)
-        sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=cfg.lr_gamma)
-    return TrainState(g, d, opt_g, opt_d, sched_g, sched_d)
+def recipe_class(model: str) -> type[Recipe]:
+    """The recipe registered with ``model``.
 
-
-def discriminator_view(cfg: TrainConfig, sample_rate: int, device: torch.device):
-    """What the discriminators see of a waveform ``(batch, 1, samples)``.
-
-    With ``cfg.disc_highpass_hz`` > 0: the band above that frequency (zero-phase linear-phase
-    FIR high-pass, 127 taps, Kaiser window, at ``sample_rate`` Hz), times ``cfg.disc_input_gain``.
-    The band below it is the input itself in real and generated audio alike, and the band the
-    generator makes carries ~1 % of the energy: on the raw waveform the discriminators sit at
-    chance (LSGAN loss 0.5 per sub-discriminator) and give the generator nothing to learn from.
-    Otherwise the identity (the seed's discriminators see the waveform).
+    Raises:
+        ValueError: unknown model, or one without a training recipe.
     """
-    if cfg.disc_highpass_hz <= 0:
-        return lambda w: w
-    from scipy.signal import firwin
+    try:
+        return registry.recipe(model)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
 
-    taps = 127
-    h = torch.tensor(firwin(taps, cfg.disc_highpass_hz, fs=sample_rate, pass_zero=False, window=("kaiser", 8.0)),
-                     dtype=torch.float32, device=device).view(1, 1, taps) * cfg.disc_input_gain
-    return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
+
+def init_state(cfg: TrainConfig, device: torch.device, recipe: type[Recipe] | None = None,
+               weights_dir: str | Path | None = None) -> TrainState:
+    """Fresh networks, optimisers and schedulers of ``cfg``'s recipe on ``device``.
+
+    ``torch.manual_seed(cfg.seed)`` comes first, so the same config builds the same networks.
+    Frozen networks (:attr:`Recipe.frozen`) are loaded from ``weights_dir`` (default: the
+    shipped weights, ``rtgan/weights``) by :func:`rtgan.training.frozen.load_frozen`.
+
+    Args:
+        recipe: the recipe class (default: the one registered with ``cfg.model``).
+
+    Raises:
+        ValueError: no recipe for ``cfg.model``; ``n_critic < 1``; no ``generator`` network; a frozen network
+            named like a trainable one; an optimiser for a network that does not exist or is
+            frozen; network names that make ambiguous checkpoint keys.
+        rtgan.checkpoint.CheckpointError: a frozen network that is unknown, missing, or whose
+            content hash differs from the recipe's.
+    """
+    r = (recipe or recipe_class(cfg.model))(cfg)
+    if int(r.n_critic) != r.n_critic or r.n_critic < 1:
+        raise ValueError(f"{type(r).__name__}.n_critic must be a positive integer, got {r.n_critic!r}")
+    torch.manual_seed(cfg.seed)
+    nets = {name: net.to(device) for name, net in r.networks().items()}
+    if "generator" not in nets:
+        raise ValueError(f"{type(r).__name__}.networks() has no 'generator' (it has {sorted(nets)})")
+    frozen = {}
+    for name, (model, sha256) in r.frozen.items():
+        if name in nets:
+            raise ValueError(f"{type(r).__name__}: frozen network {name!r} is also a trainable network")
+        nets[name] = load_frozen(name, model, sha256, weights_dir or registry.WEIGHTS_DIR, device)
+        frozen[name] = {"model": model, "sha256": sha256}
+    optimisers = r.optimisers(nets)
+    wrong = [n for n in optimisers if n not in nets or n in frozen]
+    if wrong:
+        raise ValueError(f"{type(r).__name__}.optimisers(): {wrong} are not trainable networks "
+                         f"({sorted(set(nets) - set(frozen))})")
+    check_names(nets)
+    return TrainState(r, nets, optimisers, r.schedulers(optimisers), frozen=frozen)
+
+
+def _detach(out: Any) -> Any:
+    """``out`` (a tensor, or a tuple/list/dict of them) cut from the autograd graph."""
+    if torch.is_tensor(out):
+        return out.detach()
+    if isinstance(out, (tuple, list)):
+        return type(out)(_detach(o) for o in out)
+    if isinstance(out, dict):
+        return {k: _detach(v) for k, v in out.items()}
+    return out
+
+
+def _minimise(loss: torch.Tensor, optimisers, what: str, step: int, terms: dict[str, float]) -> None:
+    """``zero_grad``, ``backward``, ``step`` for ``optimisers``; refuses a non-finite loss before any update."""
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"non-finite {what} loss at step {step}: {float(loss.detach())}; terms {terms}")
+    for opt in optimisers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    for opt in optimisers:
+        opt.step()
+
+
+def gan_step(state: TrainState, next_batch: Callable[[], Batch],
+             amp_dtype: torch.dtype | None = None) -> dict[str, float]:
+    """One generator step, preceded by ``n_critic`` critic steps while the schedule is adversarial.
+
+    Each critic round draws a batch from ``next_batch`` (tensors on the device), runs
+    ``recipe.generate`` (without a graph but on the last round), minimises
+    ``recipe.critic_loss`` over the critic optimisers and calls ``recipe.after_critic_step``.
+    The generator step minimises ``recipe.generator_loss`` on the last batch and its
+    generator output over every other optimiser. Then ``state.step`` goes up by one and, when
+    ``recipe.step_schedulers(step)``, every scheduler steps. Trainable networks are put in
+    train mode first; frozen ones stay in eval mode.
+
+    Returns:
+        the logged terms: the critic's (mean over the rounds) and the generator's.
+
+    Raises:
+        FloatingPointError: a non-finite loss (before the update it would make).
+        ValueError: an adversarial step without a critic optimiser.
+    """
+    r, nets = state.recipe, state.nets
+    critic_opts = [opt for name, opt in state.optimisers.items() if name in r.critics]
+    gen_opts = [opt for name, opt in state.optimisers.items() if name not in r.critics]
+    for name in state.optimisers:
+        nets[name].train()
+    adv = r.adversarial(state.step)
+    if adv and not critic_opts:
+        raise ValueError(f"{type(r).__name__}.adversarial({state.step}) is True but no critic network "
+                         f"({', '.join(r.critics)}) has an optimiser")
+    autocast = torch.autocast(next(iter(nets["generator"].parameters())).device.type, dtype=amp_dtype,
+                              enabled=amp_dtype is not None)
+    rounds = r.n_critic if adv else 1
+    terms: dict[str, float] = {}
+    for i in range(rounds):
+        batch = next_batch()
+        with autocast, torch.set_grad_enabled(i == rounds - 1):
+            out = r.generate(nets, batch)
+        if adv:
+            with autocast:
+                loss_c, terms_c = r.critic_loss(nets, batch, _detach(out), state.step)
+            _minimise(loss_c, critic_opts, "critic", state.step, terms_c)
+            r.after_critic_step(nets, state.step)
+            for k, v in terms_c.items():
+                terms[k] = terms.get(k, 0.0) + v / rounds
+    with autocast:
+        loss_g, terms_g = r.generator_loss(nets, batch, out, state.step)
+    _minimise(loss_g, gen_opts, "generator", state.step, terms_g)
+    state.step += 1
+    if r.step_schedulers(state.step):
+        for sched in state.schedulers.values():
+            sched.step()
+    terms.update(terms_g)
+    return terms
 
 
 def train_step(state: TrainState, cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor,
                amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-    """One discriminator + generator update on a batch ``(batch, 1, samples)``; returns loss terms."""
-    g, d = state.generator, state.discriminator
-    view = discriminator_view(cfg, g.sample_rate_out, x.device)
-    g.train()
-    adv = d is not None and state.step >= cfg.adv_start_step
-    autocast = torch.autocast(x.device.type, dtype=amp_dtype, enabled=amp_dtype is not None)
-    terms: dict[str, float] = {}
-    with autocast:
-        y_hat = g(x)
-    if adv:
-        d.train()
-        with autocast:
-            real_logits, real_feats = d(view(y))
-            fake_logits, _ = d(view(y_hat.detach()))
-            loss_d = lsgan_discriminator_loss(real_logits, fake_logits)
-        state.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        state.opt_d.step()
-        terms["disc"] = float(loss_d.detach())
-        with autocast:
-            fake_logits, fake_feats = d(view(y_hat))
-            if cfg.weights.feature_matching > 0:
-                with torch.no_grad():
-                    _, real_feats = d(view(y))
-    weights = cfg.weights if adv else dataclasses.replace(cfg.weights, adv=0.0, feature_matching=0.0)
-    with autocast:
-        loss_g, g_terms = generator_loss(
-            y_hat.float(), y, fake_logits if adv else None, weights,
-            fake_feats=fake_feats if adv and cfg.weights.feature_matching > 0 else None,
-            real_feats=real_feats if adv and cfg.weights.feature_matching > 0 else None)
-    state.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    state.opt_g.step()
-    state.step += 1
-    if state.step % cfg.lr_decay_every == 0:
-        state.sched_g.step()
-        if state.sched_d is not None:
-            state.sched_d.step()
-    terms.update({f"gen_{k}": v for k, v in g_terms.items()})
-    return terms
+    """:func:`gan_step` on the batch ``(x, y)`` (every critic round reuses it): the pre-recipe call.
+
+    Raises:
+        ValueError: ``cfg`` is not the config ``state`` was built with.
+    """
+    if cfg != state.recipe.cfg:
+        raise ValueError("cfg is not the config the training state was built with")
+    return gan_step(state, lambda: (x, y), amp_dtype)
 
 
 @torch.no_grad()
-def validate(state: TrainState, val: tuple[torch.Tensor, torch.Tensor], weights: LossWeights | None = None,
-             batch: int = 8) -> dict[str, float]:
-    """Mean SNR (dB), LSD, time-domain MSE and reconstruction loss on the fixed validation pairs.
-
-    ``loss`` is the recipe's generator loss without its adversarial and feature-matching
-    terms (``weights``; default: :class:`LossWeights`'s), averaged over batches of ``batch``.
-    """
-    g = state.generator.eval()
-    recon = dataclasses.replace(weights or LossWeights(), adv=0.0, feature_matching=0.0)
-    dev = next(g.parameters()).device
-    rows, losses = [], []
-    for i in range(0, val[0].shape[0], batch):
-        x, y = val[0][i:i + batch].to(dev), val[1][i:i + batch].to(dev)
-        y_hat = offline(g, x)
-        rows.append(torch.stack([snr(y_hat[:, 0], y[:, 0]), lsd(y_hat[:, 0], y[:, 0]),
-                                 ((y_hat - y) ** 2).mean(dim=(1, 2)), snr(x[:, 0], y[:, 0]),
-                                 lsd(x[:, 0], y[:, 0])], dim=1).cpu())
-        losses.append(generator_loss(y_hat, y, None, recon)[0].item())
-    m = torch.cat(rows).mean(dim=0).tolist()
-    return {"snr_db": m[0], "lsd": m[1], "mse": m[2], "loss": sum(losses) / len(losses),
-            "input_snr_db": m[3], "input_lsd": m[4]}
+def validate(state: TrainState, val: Batch) -> dict[str, float]:
+    """The recipe's metrics on the fixed validation batch ``val``, every network in eval mode."""
+    for net in state.nets.values():
+        net.eval()
+    return state.recipe.validate(state.nets, val)
 
 
 def _infinite(loader):
@@ -161,19 +206,33 @@ def _infinite(loader):
         yield from loader
 
 
-def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", resume: bool = True,
-          command: str = "", progress: bool = True, max_minutes: float | None = None) -> TrainState:
-    """Train ``cfg.model`` on ``corpus`` until ``cfg.steps`` (or ``max_minutes``), checkpointing to ``run_dir``.
+def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "auto", resume: bool = True,
+          command: str = "", progress: bool = True, max_minutes: float | None = None,
+          recipe: type[Recipe] | None = None, weights_dir: str | Path | None = None) -> TrainState:
+    """Train ``cfg.model`` with its recipe until ``cfg.steps`` (or ``max_minutes``), checkpointing to ``run_dir``.
 
-    Writes ``run_dir/last.safetensors`` (+ ``.json``; resumable), ``run_dir/NAME.safetensors``
-    (+ ``.json``, the generator alone, a release candidate) and TensorBoard logs in
-    ``run_dir/tb`` when tensorboard is installed.
+    Writes ``run_dir/last.safetensors`` (+ ``.json``; resumable, see :mod:`.state`),
+    ``run_dir/NAME.safetensors`` (+ ``.json``, the generator alone, a release candidate),
+    generator snapshots at every validation in ``run_dir/snapshots`` and TensorBoard logs in
+    ``run_dir/tb`` when tensorboard is installed. A run with a ``last.safetensors`` resumes
+    from it (unless ``resume`` is False).
+
+    Args:
+        cfg: the run's config (the recipe's :class:`TrainConfig` subclass).
+        corpus: corpus directory (with ``manifest.jsonl``); ``None`` for recipes with
+            synthetic data.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`pick_device`).
+        max_minutes: stop (with a validation and a checkpoint) once this much wall time is used.
+        recipe: the recipe class (default: the one registered with ``cfg.model``).
+        weights_dir: where frozen networks are loaded from (default: the shipped weights).
 
     Raises:
-        ValueError: no usable clips in the corpus (from the dataset), or an unusable device
-            (:func:`pick_device`); both before ``run_dir`` is created.
+        ValueError: no usable clips in the corpus (from the dataset), an unusable device
+            (:func:`pick_device`) or a model without a recipe; all before ``run_dir`` is created.
         FileNotFoundError: ``corpus`` has no ``manifest.jsonl`` (also before ``run_dir`` exists).
-        rtgan.checkpoint.CheckpointError: a resume checkpoint that does not fit ``cfg``.
+        rtgan.checkpoint.CheckpointError: a frozen network that does not load or match its
+            hash (before ``run_dir`` exists), or a resume checkpoint that does not fit ``cfg``.
+        FloatingPointError: a non-finite loss.
     """
     from ..data.corpus import manifest_hash
 
@@ -181,12 +240,17 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
     # everything that can fail fast fails before the run directory exists
     dev = pick_device(device)
     amp_dtype = torch.bfloat16 if (cfg.amp and dev.type == "cuda") else None
-    state = init_state(cfg, dev)
-    pairs, val = make_datasets(Path(corpus), cfg, state.generator.sample_rate_out)
+    state = init_state(cfg, dev, recipe, weights_dir)
+    r = state.recipe
+    train_set, val = make_datasets(Path(corpus) if corpus is not None else None, r, state.nets)
     run_dir.mkdir(parents=True, exist_ok=True)
+    manifest = Path(corpus) / "manifest.jsonl" if corpus is not None else None
     meta: dict[str, Any] = {"train_config": cfg.to_dict(), "command": command,
-                            "corpus_manifest_hash": manifest_hash(Path(corpus) / "manifest.jsonl"),
-                            "corpus": str(corpus), "preset": cfg.preset, "recipe": cfg.recipe}
+                            "corpus_manifest_hash": manifest_hash(manifest) if manifest and manifest.exists() else None,
+                            "corpus": str(corpus) if corpus is not None else None, "preset": cfg.preset,
+                            "recipe": cfg.recipe}
+    if state.frozen:
+        meta["frozen"] = state.frozen
     last = run_dir / LAST
     if resume and last.exists():
         old = load_train_state(last, state)
@@ -195,11 +259,11 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         log.info("resumed from %s at step %d", last, state.step)
     else:
         meta["command_history"] = [command]
-    # clips are drawn with replacement (a random crop each time), so even a corpus with
+    # examples are drawn with replacement (a random crop each time), so even a corpus with
     # fewer clips than a batch yields full batches
-    sampler = torch.utils.data.RandomSampler(pairs, replacement=True, num_samples=cfg.batch_size * 1000,
+    sampler = torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=cfg.batch_size * 1000,
                                              generator=torch.Generator().manual_seed(cfg.seed + state.step))
-    loader = torch.utils.data.DataLoader(pairs, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
+    loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     writer = None
     try:
@@ -207,13 +271,14 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         writer = SummaryWriter(str(run_dir / "tb"))
     except ImportError:
         log.warning("tensorboard not installed: no TensorBoard logs (pip install 'rtgan[train]')")
+    model_name = state.generator.name or cfg.model
 
     def checkpoint(metrics: dict[str, float] | None = None) -> None:
         save_train_state(last, state, meta)
         release = {k: v for k, v in meta.items() if k != "command_history"}
         release.update(steps=state.step, commands=meta["command_history"],
                        metrics={"val": metrics or (state.history[-1] if state.history else {})})
-        save_generator(run_dir / f"{cfg.model}.safetensors", state.generator, release)
+        save_generator(run_dir / f"{model_name}.safetensors", state.generator, release)
 
     start = time.monotonic()
     pbar = None
@@ -221,35 +286,44 @@ def train(cfg: TrainConfig, corpus: Path, run_dir: Path, device: str = "auto", r
         from tqdm import tqdm
         pbar = tqdm(total=cfg.steps, initial=state.step, unit="step", dynamic_ncols=True)
     batches = _infinite(loader)
+
+    def next_batch() -> Batch:
+        return tuple(t.to(dev) for t in next(batches))
+
     metrics = None
     if state.step == 0:  # the untrained baseline, so curves start where training starts
-        metrics = validate(state, val, cfg.weights)
+        metrics = validate(state, val)
         state.history.append({"step": 0, **metrics})
+    stage = None
     while state.step < cfg.steps:
-        x, y = next(batches)
-        terms = train_step(state, cfg, x.to(dev), y.to(dev), amp_dtype)
+        if r.stage(state.step) != stage:
+            stage = r.stage(state.step)
+            log.info("step %d: stage %s", state.step, stage)
+        terms = gan_step(state, next_batch, amp_dtype)
         if not all(math.isfinite(v) for v in terms.values()):
             raise FloatingPointError(f"non-finite loss at step {state.step}: {terms}")
         if writer is not None and state.step % cfg.log_every == 0:
             for k, v in terms.items():
                 writer.add_scalar(f"train/{k}", v, state.step)
-            writer.add_scalar("train/lr", state.opt_g.param_groups[0]["lr"], state.step)
+            for name, opt in state.optimisers.items():
+                writer.add_scalar("train/lr" if name == "generator" else f"train/lr_{name}",
+                                  opt.param_groups[0]["lr"], state.step)
         out_of_time = max_minutes is not None and time.monotonic() - start > 60 * max_minutes
         if state.step % cfg.val_every == 0 or state.step == cfg.steps or out_of_time:
-            metrics = validate(state, val, cfg.weights)
+            metrics = validate(state, val)
             state.history.append({"step": state.step, **metrics})
             if writer is not None:
                 for k, v in metrics.items():
                     writer.add_scalar(f"val/{k}", v, state.step)
             log.info("step %d val %s", state.step, json.dumps(metrics))
             snapshots = run_dir / "snapshots"
-            save_generator(snapshots / f"{cfg.model}-step{state.step:07d}.safetensors", state.generator,
+            save_generator(snapshots / f"{model_name}-step{state.step:07d}.safetensors", state.generator,
                            {**{k: v for k, v in meta.items() if k != "command_history"}, "steps": state.step,
                             "metrics": {"val": metrics}})
         if pbar is not None:
             pbar.update(1)
-            pbar.set_postfix(loss=f"{terms['gen_total']:.3g}", snr=f"{metrics['snr_db']:.2f}" if metrics else "-",
-                             lsd=f"{metrics['lsd']:.3f}" if metrics else "-")
+            shown = {**terms, **(metrics or {})}
+            pbar.set_postfix({k: f"{shown[k]:.3g}" if k in shown else "-" for k in r.progress})
         if state.step % cfg.ckpt_every == 0 or state.step == cfg.steps or out_of_time:
             checkpoint(metrics)
         if out_of_time:
