@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import logging
 import sys
 from pathlib import Path
@@ -135,10 +136,12 @@ def cmd_train(args, argv) -> int:
         if value is not None:
             overrides[key] = value
     disc = args.discriminator
+    lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
     if "discriminator" in fields:
         if disc == "auto":  # the paper's widths are a GPU job: 26 s a step and 850 MB checkpoints on a CPU
             disc = "full" if dev.type == "cuda" else ("tiny" if args.preset == "tiny" else "small")
-            print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
+            if lead:
+                print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
         if disc != "full" or args.preset != "tiny":
             overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
                                           "tiny": DiscriminatorConfig.tiny()}[disc]
@@ -160,7 +163,8 @@ def cmd_train(args, argv) -> int:
     state = train(cfg, Path(args.data), run_dir, device=str(dev), resume=not args.no_resume,
                   command=common.command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes)
     last = state.history[-1] if state.history else {}
-    print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")
+    if lead:
+        print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")
     return 0
 
 

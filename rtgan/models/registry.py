@@ -96,7 +96,7 @@ def recipe(name: str) -> type:
 
 
 #: Modules of :mod:`rtgan.models` that define no registered model (private ``_modules`` are skipped too).
-NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "layers", "recipe"})
+NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "wavegan", "layers", "recipe"})
 
 
 def model_modules() -> list[str]:

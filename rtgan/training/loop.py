@@ -21,6 +21,7 @@ import torch
 from ..checkpoint import save_generator
 from ..models import registry
 from ..models.recipe import Batch, Recipe, TrainConfig
+from . import distributed
 from .data import make_datasets
 from .frozen import load_frozen
 from .state import TrainState, check_names, load_train_state, save_train_state
@@ -139,6 +140,11 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
     ``recipe.step_schedulers(step)``, every scheduler steps. Trainable networks are put in
     train mode first; frozen ones stay in eval mode.
 
+    In a distributed run the recipe gets :attr:`TrainState.step_nets` (the trainable networks
+    wrapped in DistributedDataParallel, which averages their gradients across ranks in
+    ``backward``); the critics' gradients from the generator loss, which no optimiser uses,
+    are not averaged (:func:`.distributed.no_sync`).
+
     Returns:
         the logged terms: the critic's (mean over the rounds) and the generator's.
 
@@ -146,7 +152,7 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
         FloatingPointError: a non-finite loss (before the update it would make).
         ValueError: an adversarial step without a critic optimiser.
     """
-    r, nets = state.recipe, state.nets
+    r, nets = state.recipe, state.step_nets
     critic_opts = [opt for name, opt in state.optimisers.items() if name in r.critics]
     gen_opts = [opt for name, opt in state.optimisers.items() if name not in r.critics]
     for name in state.optimisers:
@@ -170,9 +176,10 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
             r.after_critic_step(nets, state.step)
             for k, v in terms_c.items():
                 terms[k] = terms.get(k, 0.0) + v / rounds
-    with autocast:
-        loss_g, terms_g = r.generator_loss(nets, batch, out, state.step)
-    _minimise(loss_g, gen_opts, "generator", state.step, terms_g)
+    with distributed.no_sync([m for name, m in state.wrapped.items() if name in r.critics]):
+        with autocast:
+            loss_g, terms_g = r.generator_loss(nets, batch, out, state.step)
+        _minimise(loss_g, gen_opts, "generator", state.step, terms_g)
     state.step += 1
     if r.step_schedulers(state.step):
         for sched in state.schedulers.values():
@@ -217,6 +224,11 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
     ``run_dir/tb`` when tensorboard is installed. A run with a ``last.safetensors`` resumes
     from it (unless ``resume`` is False).
 
+    Launched by ``torchrun`` (``RANK``, ``WORLD_SIZE``, ... set; see :mod:`.distributed`), each
+    process trains a replica with DistributedDataParallel on its own batches (``cuda:LOCAL_RANK``
+    on CUDA); every rank resumes from the same checkpoint and validates, only rank 0 writes
+    files and shows progress. Otherwise a single process trains, as it always has.
+
     Args:
         cfg: the run's config (the recipe's :class:`TrainConfig` subclass).
         corpus: corpus directory (with ``manifest.jsonl``); ``None`` for recipes with
@@ -233,17 +245,33 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
         rtgan.checkpoint.CheckpointError: a frozen network that does not load or match its
             hash (before ``run_dir`` exists), or a resume checkpoint that does not fit ``cfg``.
         FloatingPointError: a non-finite loss.
+        RuntimeError: (distributed) a process group that cannot start, ranks that resumed
+            at different steps, replicas whose weights diverged.
     """
-    from ..data.corpus import manifest_hash
-
     run_dir = Path(run_dir)
     # everything that can fail fast fails before the run directory exists
-    dev = pick_device(device)
+    ctx, dev = distributed.setup(pick_device(device))
+    done = False
+    try:
+        state = _train(cfg, corpus, run_dir, dev, ctx, resume, command, progress, max_minutes, recipe, weights_dir)
+        done = True
+    finally:
+        distributed.shutdown(ctx, wait=done)
+    return state
+
+
+def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.device, ctx: distributed.Context,
+           resume: bool, command: str, progress: bool, max_minutes: float | None, recipe: type[Recipe] | None,
+           weights_dir: str | Path | None) -> TrainState:
+    """:func:`train` on device ``dev``, as rank ``ctx.rank`` of a distributed run or alone."""
+    from ..data.corpus import manifest_hash
+
     amp_dtype = torch.bfloat16 if (cfg.amp and dev.type == "cuda") else None
     state = init_state(cfg, dev, recipe, weights_dir)
     r = state.recipe
     train_set, val = make_datasets(Path(corpus) if corpus is not None else None, r, state.nets)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
     manifest = Path(corpus) / "manifest.jsonl" if corpus is not None else None
     meta: dict[str, Any] = {"train_config": cfg.to_dict(), "command": command,
                             "corpus_manifest_hash": manifest_hash(manifest) if manifest and manifest.exists() else None,
@@ -251,29 +279,48 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
                             "recipe": cfg.recipe}
     if state.frozen:
         meta["frozen"] = state.frozen
+    if ctx.enabled:
+        meta["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend,
+                               "examples_per_step": ctx.world_size * cfg.batch_size}
     last = run_dir / LAST
     if resume and last.exists():
         old = load_train_state(last, state)
         meta["resumed_from_step"] = state.step
         meta["command_history"] = old.get("command_history", [old.get("command", "")]) + [command]
-        log.info("resumed from %s at step %d", last, state.step)
+        if ctx.is_main:
+            log.info("resumed from %s at step %d", last, state.step)
     else:
         meta["command_history"] = [command]
+    data_seed = cfg.seed
+    if ctx.enabled:
+        distributed.agree(state.step, "the step resumed from (is the run directory shared?)", ctx)
+        state.wrapped = distributed.wrap(state.nets, state.optimisers, dev)
+        data_seed = distributed.rank_seed(cfg.seed, ctx)
+        if ctx.rank:  # other examples than rank 0's: the recipe's draws, the loader's workers, the crops
+            torch.manual_seed(data_seed)
+            clips = getattr(train_set, "clips", train_set)
+            if isinstance(getattr(clips, "seed", None), int):
+                clips.seed = distributed.rank_seed(clips.seed, ctx)
     # examples are drawn with replacement (a random crop each time), so even a corpus with
     # fewer clips than a batch yields full batches
     sampler = torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=cfg.batch_size * 1000,
-                                             generator=torch.Generator().manual_seed(cfg.seed + state.step))
+                                             generator=torch.Generator().manual_seed(data_seed + state.step))
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     writer = None
     try:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(run_dir / "tb"))
+        if ctx.is_main:
+            from torch.utils.tensorboard import SummaryWriter
+            writer = SummaryWriter(str(run_dir / "tb"))
     except ImportError:
         log.warning("tensorboard not installed: no TensorBoard logs (pip install 'rtgan[train]')")
     model_name = state.generator.name or cfg.model
 
     def checkpoint(metrics: dict[str, float] | None = None) -> None:
+        if ctx.enabled:  # every rank takes part; rank 0 writes
+            distributed.check_replicas(state.nets, state.optimisers, ctx)
+            if not ctx.is_main:
+                return
         save_train_state(last, state, meta)
         release = {k: v for k, v in meta.items() if k != "command_history"}
         release.update(steps=state.step, commands=meta["command_history"],
@@ -282,7 +329,7 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
 
     start = time.monotonic()
     pbar = None
-    if progress:
+    if progress and ctx.is_main:
         from tqdm import tqdm
         pbar = tqdm(total=cfg.steps, initial=state.step, unit="step", dynamic_ncols=True)
     batches = _infinite(loader)
@@ -298,7 +345,8 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
     while state.step < cfg.steps:
         if r.stage(state.step) != stage:
             stage = r.stage(state.step)
-            log.info("step %d: stage %s", state.step, stage)
+            if ctx.is_main:
+                log.info("step %d: stage %s", state.step, stage)
         terms = gan_step(state, next_batch, amp_dtype)
         if not all(math.isfinite(v) for v in terms.values()):
             raise FloatingPointError(f"non-finite loss at step {state.step}: {terms}")
@@ -309,17 +357,20 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
                 writer.add_scalar("train/lr" if name == "generator" else f"train/lr_{name}",
                                   opt.param_groups[0]["lr"], state.step)
         out_of_time = max_minutes is not None and time.monotonic() - start > 60 * max_minutes
+        if max_minutes is not None:  # ranks stop together
+            out_of_time = distributed.any_rank(out_of_time, ctx, dev)
         if state.step % cfg.val_every == 0 or state.step == cfg.steps or out_of_time:
             metrics = validate(state, val)
             state.history.append({"step": state.step, **metrics})
             if writer is not None:
                 for k, v in metrics.items():
                     writer.add_scalar(f"val/{k}", v, state.step)
-            log.info("step %d val %s", state.step, json.dumps(metrics))
-            snapshots = run_dir / "snapshots"
-            save_generator(snapshots / f"{model_name}-step{state.step:07d}.safetensors", state.generator,
-                           {**{k: v for k, v in meta.items() if k != "command_history"}, "steps": state.step,
-                            "metrics": {"val": metrics}})
+            if ctx.is_main:
+                log.info("step %d val %s", state.step, json.dumps(metrics))
+                snapshots = run_dir / "snapshots"
+                save_generator(snapshots / f"{model_name}-step{state.step:07d}.safetensors", state.generator,
+                               {**{k: v for k, v in meta.items() if k != "command_history"}, "steps": state.step,
+                                "metrics": {"val": metrics}})
         if pbar is not None:
             pbar.update(1)
             shown = {**terms, **(metrics or {})}
@@ -327,7 +378,8 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
         if state.step % cfg.ckpt_every == 0 or state.step == cfg.steps or out_of_time:
             checkpoint(metrics)
         if out_of_time:
-            log.info("stopping at step %d: time budget of %.1f min used", state.step, max_minutes)
+            if ctx.is_main:
+                log.info("stopping at step %d: time budget of %.1f min used", state.step, max_minutes)
             break
     if pbar is not None:
         pbar.close()

@@ -68,6 +68,9 @@ class TrainState:
         step: generator steps done.
         history: validation records ``{"step", <the recipe's metrics>}``.
         frozen: provenance of the frozen networks, ``{name: {"model", "sha256"}}``.
+        wrapped: in a distributed run, the DistributedDataParallel wrappers of the trainable
+            networks by name (:mod:`.distributed`); empty otherwise. ``nets`` keeps the plain
+            networks (what checkpoints, snapshots and validation use).
     """
 
     recipe: Recipe
@@ -77,6 +80,12 @@ class TrainState:
     step: int = 0
     history: list[dict] = field(default_factory=list)
     frozen: dict[str, dict] = field(default_factory=dict)
+    wrapped: dict[str, nn.Module] = field(default_factory=dict)
+
+    @property
+    def step_nets(self) -> dict[str, nn.Module]:
+        """What the recipe's training steps run: ``nets`` with each network in ``wrapped`` replaced by its wrapper."""
+        return {**self.nets, **self.wrapped} if self.wrapped else self.nets
 
     @property
     def generator(self) -> nn.Module:
