@@ -16,6 +16,8 @@ from rtgan.cli.main import main
 from rtgan.engine import offline
 
 from helpers import Pointwise, random_model
+from rtgan.models.base import Generator
+from rtgan.models.layers import Reach
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("pedalboard") is None, reason="needs pedalboard")
 
@@ -308,6 +310,39 @@ def test_live_survives_a_nan_model_by_falling_back_to_dry(jack_server):
     assert p.last == pytest.approx(0.95, abs=1e-3)  # the dry input, through the limiter
 
 
+@pytest.mark.audio_server
+def test_live_cli_runs_sr16_unet_on_jack(jack_server, tmp_path, capsys):
+    """``rtgan live --model sr16-unet`` on the 48 kHz JACK server: the server refuses the
+    model's 16 kHz, so the device runs at 48 kHz, resampled both ways; every block processed.
+    (xruns are not asserted: see test_live_cli_runs_on_jack_without_xruns.)"""
+    pytest.importorskip("samplerate")
+    ckpt = save_generator(tmp_path / "sr16.safetensors", random_model("sr16-unet", "tiny"), {})
+    summary = tmp_path / "live.json"
+    assert main(["live", "--model", "sr16-unet", "--checkpoint", str(ckpt), "--duration", "3", "--block-size", "256",
+                 "--json", str(summary), "-q"]) == 0
+    assert "resampling with libsamplerate" in capsys.readouterr().out
+    s = json.loads(summary.read_text())
+    assert s["sample_rate"] == 48000 and s["nan_blocks"] == 0
+    assert s["blocks"] >= 0.9 * 3 * 48000 / 256
+    assert s["latency_parts"]["input resampler"] > 0 and s["latency_parts"]["output resampler"] > 0
+
+
+@pytest.mark.audio_server
+def test_latency_of_a_cross_rate_model_recovers_on_the_jack_loopback(jack_server):
+    """Clicks through the zero-stuffing 8 -> 16 kHz model, resampled both ways at 48 kHz, on
+    JACK's software loopback: the round trip grows by the reported latency (less the block).
+    Within 3 samples: the 3 kHz click comes back through the model's 8 kHz input band-limited
+    to 3.6 kHz, which moves the first correlation peak the arrival is read from."""
+    pytest.importorskip("samplerate")
+    from rtgan.engine.resampling import CrossRateProcessor
+    from rtgan.engine.roundtrip import jack_loopback, measure_roundtrip
+    plain = measure_roundtrip(48000, 256, count=7, on_start=jack_loopback)
+    proc = CrossRateProcessor(Hold2("stuff"), 48000, 256, channels=1, runtime="eager")
+    looped = measure_roundtrip(48000, 256, processor=proc, count=7, on_start=jack_loopback)
+    assert plain.found >= 6 and looped.found >= 6
+    assert abs(looped.measured - plain.measured - (proc.latency_samples - 256)) <= 3
+
+
 @pytest.mark.parametrize("rate,block", [(32000, 100), (44100, 441)])
 def test_resampling_processor_passes_audio_at_another_device_rate(rate, block):
     """The model (``y = 0.5 x``) runs at 48 kHz behind the resamplers; the device sees half
@@ -366,8 +401,242 @@ def test_live_resamples_for_a_server_at_another_rate(jack_server, tmp_path):
         server.wait(timeout=10)
 
 
-def test_live_refuses_a_model_whose_rates_differ():
-    from helpers import random_model
+# --------------------------------------------------------------------------- models whose rates differ
+class Hold2(Generator):
+    """Test generator, 8 kHz in, 16 kHz out, identity-like: ``"zoh"`` holds each input sample
+    for two output samples (late by its own half output frame: the hold's centre), ``"stuff"``
+    writes ``2 x`` at even output samples and 0 between (zero-stuffing: an index-exact rate
+    change, no delay of its own). No lookahead, granule 1. ``poison`` makes it write NaN."""
+
+    name = "hold2"
+
+    def __init__(self, mode="zoh"):
+        super().__init__()
+        self.mode, self.poison = mode, False
+        self.config = type("C", (), {"sample_rate": 8000})()
+        self.gain = nn.Parameter(torch.tensor(1.0))
+
+    @property
+    def sample_rate_out(self):
+        return 16000
+
+    @property
+    def total_stride(self):
+        return 1
+
+    def reach(self):
+        return Reach()
+
+    def forward(self, x):
+        if self.poison:
+            return torch.full((*x.shape[:-1], 2 * x.shape[-1]), float("nan"))
+        if self.mode == "zoh":
+            return self.gain * x.repeat_interleave(2, -1)
+        y = torch.zeros(*x.shape[:-1], 2 * x.shape[-1])
+        y[..., ::2] = 2 * self.gain * x
+        return y
+
+    def stream_forward(self, x, cur):
+        return self.forward(x), 0
+
+
+def cross_rate(model, rate, block, **kw):
+    pytest.importorskip("samplerate")
+    from rtgan.engine.resampling import CrossRateProcessor, live_processor
+    kw.setdefault("runtime", "eager")
+    kw.setdefault("deadline_ms", 1e6)  # about the signal, not the machine's speed
+    p = live_processor(model, rate, block, **kw)
+    assert type(p) is CrossRateProcessor
+    return p
+
+
+@pytest.mark.parametrize("name", ["toy-up2", "sr16-unet"])
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_a_model_whose_rates_differ_runs_live_at_the_device_rate(name, rate):
+    """8 kHz in, 16 kHz out, on a device at 16 kHz (input resampled only) and 48 kHz (both
+    ways): device-rate blocks of the right size, finite, not silent, nothing dropped."""
+    m = random_model(name, "tiny")
+    block = 100  # not a multiple of any granule, nor of the rate ratios
+    p = cross_rate(m, rate, block, channels=2)
+    assert p.sample_rate == rate and p.block_size == block
+    assert p.latency_samples > block + p.limiter_latency_samples
+    x = (0.1 * np.random.default_rng(0).standard_normal((block * (rate // 2 // block), 2))).astype(np.float32)
+    y = run_blocks(p, x)
+    assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() <= 1.0
+    assert np.abs(y[p.latency_samples:]).max(axis=0).min() > 0.01  # every channel carries the model's output
+    assert p.stats.blocks == len(x) // block and p.stats.nan_blocks == 0 and p.stats.xruns == 0 and p.underruns == 0
+
+
+@pytest.mark.parametrize("name", ["toy-up2", "sr16-unet"])
+def test_the_wet_path_is_the_model_on_the_resampled_input(name):
+    """At a 16 kHz device (the model's output rate) the wet output is offline inference on the
+    device input as the input resampler streams it (a fresh libsamplerate converter fed the
+    same blocks), late by exactly the reported delay: the model's steps of varying length
+    (every whole granule waiting) and its state run as offline inference does."""
+    import samplerate
+    m = random_model(name, "tiny")
+    block = 100
+    p = cross_rate(m, 16000, block, channels=2, limiter=False)
+    assert len(p.chunk_sizes) > 1  # steps of more than one length run
+    x = (0.1 * np.random.default_rng(1).standard_normal((block * 80, 2))).astype(np.float32)
+    y = run_blocks(p, x)
+    conv = samplerate.Resampler("sinc_medium", channels=2)
+    u = np.concatenate([conv.process(x[i:i + block], 0.5, end_of_input=False) for i in range(0, len(x), block)])
+    ref = offline(m, torch.from_numpy(u.T.astype(np.float32).copy())[:, None, :])[:, 0].numpy().T
+    d = p.latency_samples - block
+    assert d == p.dry_delay_samples == p.prefill + m.latency_samples  # whole samples at 16 kHz
+    n = min(len(y) - d, len(ref))
+    assert n > len(x) // 2
+    assert np.abs(y[d:d + n] - ref[:n]).max() <= 1e-4
+
+
+def _energy_centre(y, around, width=200):
+    w = y[around - width:around + width].astype(np.float64) ** 2
+    return around - width + float(np.sum(np.arange(len(w)) * w) / np.sum(w))
+
+
+@pytest.mark.parametrize("mode", ["stuff", "zoh"])
+@pytest.mark.parametrize("rate,block", [(16000, 64), (48000, 256), (44100, 100)])
+def test_reported_latency_is_the_delay_of_a_click_through_the_chain(mode, rate, block):
+    """A click through resampler, model, resampler and limiter arrives when the reported
+    latency says (``latency_samples - block_size`` in sample index: the block's buffering is
+    not in it), measured as the click's energy centre.
+
+    The click comes back as a pulse band-limited by the 8 kHz model input (3.6 kHz), whose
+    largest sample can lie a few samples off its centre; its energy centre (symmetric: the
+    converters' filters are linear phase) is the delay to within 1e-3 samples. Tolerance:
+    0.5 samples, the dry path's rounding of the wet path's delay to a whole sample (the
+    converters' hold-backs and the model's delay scaled to the device rate are fractional in
+    general, e.g. at 44.1 kHz), plus what the test model adds itself: nothing for the
+    zero-stuffer, half an output frame (16 kHz) for the hold, i.e. ``0.5 * rate / 16000``.
+    The dry path (wet 0) is the device's own input, not resampled, delayed by the reported
+    latency to the sample.
+    """
+    p = cross_rate(Hold2(mode), rate, block)
+    d = p.latency_samples - block
+    own = 0.0 if mode == "stuff" else 0.5 * rate / 16000
+    for pos in (3000, 3003):
+        x = np.zeros((block * (pos // block + 60), 1), np.float32)
+        x[pos] = 0.5
+        p.reset()
+        y = run_blocks(p, x)
+        assert d - 10 <= int(np.argmax(np.abs(y[:, 0]))) - pos <= d + 10
+        assert abs(_energy_centre(y[:, 0], pos + d) - pos - d - own) <= 0.5 + 1e-2
+    dry = cross_rate(Hold2(mode), rate, block, wet=0.0)
+    assert dry.latency_samples == p.latency_samples
+    sig = (0.1 * np.random.default_rng(2).standard_normal((block * 60, 1))).astype(np.float32)
+    yd = run_blocks(dry, sig)
+    assert np.abs(yd[d:] - sig[:len(sig) - d]).max() <= 1e-6  # full band: the device's input itself
+
+
+def test_a_cross_rate_model_writing_nan_falls_back_to_the_dry_input_without_a_jump():
+    """Model steps that write NaN: the model restarts, the resampler gets silence instead, and
+    every device block that carries any of it plays the dry input (faded from the last good
+    wet sample), then the wet returns."""
+    m = Hold2("zoh")
+    n = 128
+    p = cross_rate(m, 48000, n, xfade_ms=2.0, limiter=False)
+    t = np.arange(n * 120) / 48000
+    x = (0.5 * np.sin(2 * np.pi * 100 * t))[:, None].astype(np.float32)
+
+    def poison_blocks_40_to_49(k):
+        m.poison = 40 <= k < 50
+
+    y = run_blocks(p, x, poison_blocks_40_to_49)
+    assert np.isfinite(y).all() and p.stats.nan_blocks >= 10 and p.underruns == 0
+    d, ramp = p.latency_samples - n, int(0.002 * 48000)
+    dry = np.zeros_like(x)
+    dry[d:] = x[:len(x) - d]
+    assert np.allclose(y[n * 40 + ramp:n * 50], dry[n * 40 + ramp:n * 50], atol=1e-6)  # dry, exactly
+    assert np.abs(y[-n:] - dry[-n:]).max() > 1e-4  # wet again in the end (the hold differs from dry a little)
+    assert np.abs(y[-n:] - dry[-n:]).max() < 0.05
+    assert np.abs(np.diff(y[n * 20:, 0])).max() <= 2 * np.abs(np.diff(x[:, 0])).max()
+
+
+def test_the_one_rate_path_is_unchanged():
+    """sr-hifigan on a device at its own 48 kHz gets a plain LiveProcessor: latency block +
+    stream + limiter, as before; no resampler, no FIFO."""
+    pytest.importorskip("samplerate")
+    from rtgan.engine.live import LiveProcessor, _limiter_delay
+    from rtgan.engine.resampling import ResamplingProcessor, live_processor
+    from rtgan.engine.stateful import StatefulStream
+    import pedalboard
+    m = random_model("sr-hifigan", "tiny")
+    for p in (live_processor(m, 48000, 256, runtime="eager"), live_processor(m, None, 256, runtime="eager")):
+        assert type(p) is LiveProcessor and p.sample_rate == 48000
+        limiter = pedalboard.BrickwallLimiter(ceiling_db=0.0, release_ms=50.0, lookahead_ms=0.5)
+        stream = StatefulStream(m, 256, runtime="eager").latency_samples
+        expected = 256 + stream + _limiter_delay(limiter, 48000, 1, 256)
+        assert p.latency_samples == expected == 256 + p.stream_latency_samples + p.limiter_latency_samples
+    assert type(live_processor(Poisonable(), 44100, 256, runtime="eager")) is ResamplingProcessor  # as before
+
+
+def test_live_processor_alone_still_refuses_a_model_whose_rates_differ():
     from rtgan.engine.live import LiveProcessor
-    with pytest.raises(ValueError, match="one rate"):
+    with pytest.raises(ValueError, match="CrossRateProcessor"):
         LiveProcessor(random_model("toy-up2"), block_size=64, limiter=False)
+
+
+class _FakeStream:
+    """A sounddevice duplex stream that runs the callback on noise at once (no audio device)."""
+
+    def __init__(self, samplerate, blocksize, channels, callback, **kw):
+        self.rate, self.block, self.channels, self.callback = samplerate, blocksize, channels, callback
+        self.latency = (0.005, 0.005)
+
+    def __enter__(self):
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            x = (0.1 * rng.standard_normal((self.block, self.channels))).astype(np.float32)
+            out = np.zeros_like(x)
+            self.callback(x, out, self.block, None, None)
+            assert np.isfinite(out).all()
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _fake_sounddevice(rates):
+    import types
+
+    class PortAudioError(Exception):
+        pass
+
+    def check(device, channels, samplerate, dtype):
+        if samplerate not in rates:
+            raise PortAudioError(f"{samplerate} Hz refused")
+
+    return types.SimpleNamespace(
+        PortAudioError=PortAudioError, check_input_settings=check, check_output_settings=check,
+        query_devices=lambda device=None, kind=None: {"name": "fake", "default_samplerate": float(rates[0])},
+        Stream=_FakeStream)
+
+
+@pytest.mark.parametrize("rates,expected", [([48000, 16000], 16000), ([48000], 48000)])
+def test_live_cli_runs_sr16_unet_resampled(rates, expected, tmp_path, monkeypatch, capsys):
+    """``rtgan live --model sr16-unet`` (a tiny checkpoint) through a stand-in for sounddevice:
+    the device runs at the model's output rate, 16 kHz, where the devices take it, else at
+    the output device's default rate (48 kHz); the summary reports the resampled latency."""
+    import sys
+    pytest.importorskip("samplerate")
+    monkeypatch.setitem(sys.modules, "sounddevice", _fake_sounddevice(rates))
+    ckpt = save_generator(tmp_path / "sr16.safetensors", random_model("sr16-unet", "tiny"), {})
+    summary = tmp_path / "live.json"
+    assert main(["live", "--model", "sr16-unet", "--checkpoint", str(ckpt), "--duration", "0.01", "--runtime", "eager",
+                 "--no-mlock", "-q", "--json", str(summary)]) == 0
+    out = capsys.readouterr().out
+    assert "reads 8000 Hz and writes 16000 Hz: resampling with libsamplerate" in out
+    s = json.loads(summary.read_text())
+    assert s["sample_rate"] == expected and s["blocks"] == 40 and s["nan_blocks"] == 0
+    parts = s["latency_parts"]
+    assert (parts["output resampler"] > 0) == (expected != 16000) and parts["input resampler"] > 0
+    assert s["latency_samples"] == round(sum(parts.values()))
+    assert f"algorithmic latency {s['latency_samples']} samples" in out
+
+
+def test_live_help_documents_resampling(capsys):
+    with pytest.raises(SystemExit):
+        main(["live", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "model's output rate" in out and "resampled to the model's input rate" in out

@@ -14,10 +14,16 @@ def add_parsers(sub) -> None:
 
     sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
 
-    lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)")
+    lv = sub.add_parser("live", help="process an audio interface's input in real time (PortAudio duplex)",
+                        description="Process an audio interface's input in real time (PortAudio duplex). Where the "
+                                    "device rate differs from a rate of the model (say sr16-unet: 8 kHz in, 16 kHz "
+                                    "out), the input is resampled to the model's input rate and the model's output "
+                                    "to the device rate (libsamplerate); the reported latency counts both.")
     model_args(lv, 256, "frames per audio callback at the device rate")
     device_args(lv)
-    lv.add_argument("--sample-rate", type=int, help="device sample rate in Hz (default: the model's)")
+    lv.add_argument("--sample-rate", type=int,
+                    help="device sample rate in Hz (default: the model's output rate, or the output device's "
+                         "default rate if the devices refuse it)")
     lv.add_argument("--channels", type=int, default=1, help="audio channels, each processed (default: %(default)s)")
     lv.add_argument("--wet", type=float, default=1.0,
                     help="mix, 0 to 1: 0 = dry only, 1 = model only (default: %(default)s)")
@@ -56,30 +62,37 @@ def cmd_devices(args) -> int:
 def cmd_live(args) -> int:
     import torch
     from ..engine.device import import_sounddevice, pick_sample_rate, run_live, summary_line
-    from ..engine.live import LiveProcessor
-    from ..engine.resampling import ResamplingProcessor
+    from ..engine.resampling import CrossRateProcessor, ResamplingProcessor, live_processor
     sd = import_sounddevice()
     torch.set_num_threads(args.threads)
     model = common.load_model(args)
     ind, outd = common.device(args.input_device), common.device(args.output_device)
-    rate = args.sample_rate or model.sample_rate_in
+    rate = args.sample_rate or model.sample_rate_out
     rate = pick_sample_rate(sd, ind, outd, args.channels, rate, strict=args.sample_rate is not None)
     opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
                 limiter=not args.no_limiter)
-    if rate == model.sample_rate_in:
-        proc = inner = LiveProcessor(model, args.block_size, **opts)
-    else:
-        proc = ResamplingProcessor(model, rate, args.block_size, **opts)
-        inner = proc.inner
+    proc = live_processor(model, rate, args.block_size, **opts)
+    runtime = proc.runtime if isinstance(proc, CrossRateProcessor) else getattr(proc, "inner", proc).stream.runtime
     print(f"rtgan live: {model.name} on {sd.query_devices(ind, 'input')['name']} -> "
           f"{sd.query_devices(outd, 'output')['name']}, {rate} Hz, block {args.block_size}, "
-          f"{args.channels} ch, wet {args.wet:g}, runtime {inner.stream.runtime}")
-    if proc is not inner:
-        print(f"the device runs at {rate} Hz, {model.name} at {model.sample_rate_in} Hz: resampling with libsamplerate "
-              f"(model blocks of {inner.block_size}, output FIFO {proc.prefill} samples)")
-    print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
-          f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO {inner.stream.fifo_latency_samples}"
-          f" + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
+          f"{args.channels} ch, wet {args.wet:g}, runtime {runtime}")
+    if isinstance(proc, CrossRateProcessor):
+        ways = [f"input {rate} -> {model.port_in.rate} Hz" if model.port_in.rate != rate else "",
+                f"output {model.port_out.rate} -> {rate} Hz" if model.port_out.rate != rate else ""]
+        print(f"{model.name} reads {model.port_in.rate} Hz and writes {model.port_out.rate} Hz: resampling with "
+              f"libsamplerate ({', '.join(w for w in ways if w)}; model steps of {proc.chunk_sizes} input frames, "
+              f"FIFO prefill {proc.prefill} samples); mix and limiter at {rate} Hz")
+        parts = " + ".join(f"{k} {v:.1f}" for k, v in proc.latency_parts.items())
+        print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms at {rate} Hz "
+              f"({parts}); Ctrl-C stops")
+    else:
+        inner = getattr(proc, "inner", proc)
+        if isinstance(proc, ResamplingProcessor):
+            print(f"the device runs at {rate} Hz, {model.name} at {model.sample_rate_in} Hz: resampling with "
+                  f"libsamplerate (model blocks of {inner.block_size}, output FIFO {proc.prefill} samples)")
+        print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
+              f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO "
+              f"{inner.stream.fifo_latency_samples} + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
     summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
                        lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency)
     print(summary_line(summary))
@@ -99,9 +112,14 @@ def cmd_latency(args) -> int:
     proc = None
     if args.model:
         model = common.load_model(args)
-        if model.sample_rate_in != args.sample_rate:
+        if model.port_in != model.port_out:  # resampled around, at the rate asked for
+            from ..engine.resampling import CrossRateProcessor
+            proc = CrossRateProcessor(model, args.sample_rate, args.block_size, channels=1, runtime=args.runtime,
+                                      threads=1)
+        elif model.sample_rate_in != args.sample_rate:
             raise ValueError(f"{model.name} runs at {model.sample_rate_in} Hz; pass --sample-rate {model.sample_rate_in}")
-        proc = LiveProcessor(model, args.block_size, channels=1, runtime=args.runtime, threads=1)
+        else:
+            proc = LiveProcessor(model, args.block_size, channels=1, runtime=args.runtime, threads=1)
     rows = [("device only", measure_roundtrip(args.sample_rate, args.block_size, None, ind, outd,
                                              count=args.impulses, on_start=hook))]
     if proc is not None:

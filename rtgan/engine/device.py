@@ -1,7 +1,8 @@
 """The audio interface side of live processing: PortAudio devices, the duplex stream loop, status lines.
 
 :func:`run_live` runs a :class:`~rtgan.engine.live.LiveProcessor` (or a
-:class:`~rtgan.engine.resampling.ResamplingProcessor`) on a sounddevice duplex stream;
+:class:`~rtgan.engine.resampling.ResamplingProcessor` or
+:class:`~rtgan.engine.resampling.CrossRateProcessor`) on a sounddevice duplex stream;
 :func:`list_devices` and :func:`pick_sample_rate` find what the devices offer.
 """
 from __future__ import annotations
@@ -99,8 +100,11 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
             streaming (see :func:`rt.cpu_dma_latency`); None: no request.
 
     Returns:
-        A summary dict: seconds, blocks, xruns, late and NaN blocks, compute stats, latencies,
-        and which OS requests were granted (``memory_locked``, ``wakeup_latency_us``).
+        A summary dict: seconds, blocks, xruns, late and NaN blocks, compute stats, latencies
+        (``latency_samples`` at the device rate; ``stream_latency_samples`` at the model's
+        output rate; a :class:`~rtgan.engine.resampling.CrossRateProcessor`'s parts in device
+        samples as ``latency_parts``), and which OS requests were granted (``memory_locked``,
+        ``wakeup_latency_us``).
 
     Raises:
         RuntimeError: PortAudio missing, or the device refuses the sample rate / channels.
@@ -169,7 +173,8 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
             "stream_latency_samples": getattr(processor, "inner", processor).stream_latency_samples,
             "limiter_latency_samples": getattr(processor, "inner", processor).limiter_latency_samples,
             "device_latency_ms": [1000.0 * v for v in device_latency], "sample_rate": sr,
-            "block_size": processor.block_size}
+            "block_size": processor.block_size,
+            **({"latency_parts": dict(processor.latency_parts)} if hasattr(processor, "latency_parts") else {})}
 
 
 def status_line(p: LiveProcessor) -> str:

@@ -16,8 +16,9 @@ Counters (blocks, late and non-finite blocks, xruns reported by PortAudio, peaks
 times) are plain numbers written by the audio thread and read by the status line.
 
 The audio interface side (PortAudio devices, the duplex stream loop, status lines) is in
-:mod:`rtgan.engine.device`; running at a device rate other than the model's, in
-:mod:`rtgan.engine.resampling`.
+:mod:`rtgan.engine.device`; running at a device rate other than the model's, and models whose
+input and output rates differ (resampled around, mixed and limited at the device rate by the
+same steps 2 to 4), in :mod:`rtgan.engine.resampling`.
 """
 from __future__ import annotations
 
@@ -112,7 +113,8 @@ class LiveProcessor:
 
     Raises:
         ValueError: bad block size, channels or wet, or a model whose input and output differ
-            in rate or kind (resampling around such models is not built yet).
+            in rate or kind (:class:`~rtgan.engine.resampling.CrossRateProcessor` runs a model
+            whose audio rates differ; :func:`~rtgan.engine.resampling.live_processor` picks).
     """
 
     def __init__(self, model: Generator, block_size: int = 256, channels: int = 1, wet: float = 1.0,
@@ -125,16 +127,31 @@ class LiveProcessor:
             raise ValueError(f"wet must be in [0, 1], got {wet}")
         if model.port_in != model.port_out or model.port_in.signal != "audio":
             raise ValueError(f"{model.name or type(model).__name__} reads {model.port_in} and writes {model.port_out}: "
-                             "live processing needs audio in and out at one rate")
+                             "LiveProcessor runs audio in and out at one rate; "
+                             "rtgan.engine.resampling.CrossRateProcessor resamples around such a model")
         self.model = model
-        self.sample_rate = model.sample_rate_in
-        self.block_size = block_size
-        self.channels = channels
-        self.wet = float(wet)
         self.stream = StatefulStream(model, block_size, runtime=runtime, threads=threads)
         self._initial = self.stream.init_state(channels)  # never modified in place: reset = reuse
         self.state = self._initial
         self.stream_latency_samples = self.stream.latency_samples
+        self._setup_output(model.sample_rate_in, block_size, channels, wet, xfade_ms, deadline_ms, limiter,
+                           history, startup_s, dry_delay=self.stream_latency_samples)
+        self._x = np.zeros((channels, 1, block_size), np.float32)
+        # scratch buffers: the callback writes into these instead of allocating arrays
+        self._y = np.zeros((channels, 1, block_size), np.float32)  # wet
+        self._ok = np.zeros((channels, block_size), bool)  # finiteness of the wet block
+        self.latency_samples = block_size + self.stream_latency_samples + self.limiter_latency_samples
+        self.reset()
+
+    def _setup_output(self, sample_rate: int, block_size: int, channels: int, wet: float, xfade_ms: float,
+                      deadline_ms: float | None, limiter: bool, history: int, startup_s: float,
+                      dry_delay: int) -> None:
+        """The device-rate side shared with :class:`~rtgan.engine.resampling.CrossRateProcessor`:
+        dry delay line of ``dry_delay`` samples, fallback ramps, mix and limiter buffers, counters."""
+        self.sample_rate = sample_rate
+        self.block_size = block_size
+        self.channels = channels
+        self.wet = float(wet)
         self.deadline_s = (deadline_ms / 1000.0) if deadline_ms else block_size / self.sample_rate
         self.startup_blocks = math.ceil(startup_s * self.sample_rate / block_size)
         self._ramp_step = 1.0 / max(1, round(xfade_ms * self.sample_rate / 1000.0))
@@ -142,17 +159,13 @@ class LiveProcessor:
         self._gain = np.ones(channels, np.float32)  # wet gain per channel, 0..1 (fallback ramp)
         self._hold = np.zeros(channels, np.float32)  # last good wet sample per channel
         self._fading_out = False  # a fallback's fade to dry must finish before the wet returns
-        d = self.stream_latency_samples
+        self._dry_delay = d = int(dry_delay)
         self._dry = np.zeros((channels, d + block_size), np.float32)  # dry delay line
-        self._x = np.zeros((channels, 1, block_size), np.float32)
-        # scratch buffers: the callback writes into these instead of allocating arrays
-        self._y = np.zeros((channels, 1, block_size), np.float32)  # wet
         self._mix = np.zeros((channels, block_size), np.float32)
         # the dry block, contiguous: numpy ufuncs allocate a buffer for a strided operand
         # such as a slice of the delay line
         self._dry_block = np.zeros((channels, block_size), np.float32)
         self._g = np.zeros((channels, block_size), np.float32)  # per-sample wet gain of a ramp
-        self._ok = np.zeros((channels, block_size), bool)  # finiteness of the wet block
         self._io = np.zeros((block_size, channels), np.float32)  # |in| and |out| for the peaks
         self._io_ok = np.zeros((block_size, channels), bool)  # finiteness of the input block
         self.limiter = None
@@ -161,10 +174,8 @@ class LiveProcessor:
             import pedalboard
             self.limiter = pedalboard.BrickwallLimiter(ceiling_db=0.0, release_ms=50.0, lookahead_ms=0.5)
             self.limiter_latency_samples = _limiter_delay(self.limiter, self.sample_rate, channels, block_size)
-        self.latency_samples = block_size + self.stream_latency_samples + self.limiter_latency_samples
         self.stats = LiveStats()
         self.compute_ms = np.zeros(history, np.float32)
-        self.reset()
 
     @property
     def latency_ms(self) -> float:
@@ -220,18 +231,25 @@ class LiveProcessor:
         np.copyto(dry, self._dry[:, :n])
         elapsed = time.perf_counter() - t0
         finite = bool(np.isfinite(wet, out=self._ok).all())
-        late = elapsed > self.deadline_s
-        st = self.stats
         if finite:
             self.state = state
         else:
-            st.nan_blocks += 1
+            self.stats.nan_blocks += 1
             self.state = self._initial
+        self._emit(indata, outdata, wet, dry, finite, elapsed > self.deadline_s, t0)
+
+    def _emit(self, indata: np.ndarray, outdata: np.ndarray, wet: np.ndarray, dry: np.ndarray, ok: bool,
+              late: bool, t0: float) -> None:
+        """Mix a ``(channels, block_size)`` wet block with the dry block lined up with it (or
+        fall back to dry where the wet is not ``ok`` or ``late``), limit, write ``outdata``,
+        advance the dry delay line and count."""
+        n, d = self.block_size, self._dry_delay
+        st = self.stats
         if late and st.blocks < self.startup_blocks:
             st.startup_late_blocks += 1
         elif late:
             st.late_blocks += 1
-        good = finite and not late
+        good = ok and not late
         if not good:
             self._fading_out = True
         elif self._fading_out and self._gain.max() <= 0.0:

@@ -1,12 +1,33 @@
-"""Live processing at a device rate other than the model's: a LiveProcessor behind streaming resamplers."""
+"""Live processing at a device rate other than the model's rates.
+
+* :class:`ResamplingProcessor`: a model that reads and writes one rate, on a device at another
+  rate: a :class:`~rtgan.engine.live.LiveProcessor` at the model's rate behind streaming
+  resamplers (the mix and the limiter run at the model's rate).
+* :class:`CrossRateProcessor`: a model whose input and output rates differ (sr16-unet reads
+  ``16000 / r`` Hz and writes 16 kHz): the device's input is resampled to the model's input
+  rate, the model's output to the device rate where it differs, and the wet/dry mix, the
+  fallback to dry and the limiter run at the device rate on the device's own input, delayed
+  to line up with the wet path.
+* :func:`live_processor` picks one of them, or a plain :class:`~rtgan.engine.live.LiveProcessor`
+  when the device runs at the model's one rate (nothing added, nothing resampled).
+
+Both resampling processors use libsamplerate's ``sinc_medium`` converters (python-samplerate)
+and measure their delay at construction instead of assuming it.
+"""
 from __future__ import annotations
 
 import math
+import time
+from fractions import Fraction
 
 import numpy as np
 
 from ..models.base import Generator
 from .live import LiveProcessor, LiveStats
+from .runtime import StepRunner, default_step_runtime
+
+#: libsamplerate converter used both ways.
+CONVERTER = "sinc_medium"
 
 class ResamplingProcessor:
     """A :class:`LiveProcessor` at the model's rate behind streaming resamplers, for devices
@@ -76,8 +97,8 @@ class ResamplingProcessor:
         import samplerate
         self.inner.reset()
         c = self.channels
-        self._down = samplerate.Resampler("sinc_medium", channels=c)
-        self._up = samplerate.Resampler("sinc_medium", channels=c)
+        self._down = samplerate.Resampler(CONVERTER, channels=c)
+        self._up = samplerate.Resampler(CONVERTER, channels=c)
         self._in = np.zeros((0, c), np.float32)
         self._out = np.zeros((self.prefill, c), np.float32)
         self._buf = np.zeros((self.inner_block, c), np.float32)
@@ -143,3 +164,308 @@ class ResamplingProcessor:
             s = slice(i * self.block_size, (i + 1) * self.block_size)
             self.process(x[s], y[s])
         return int(np.argmax(np.abs(y[:, 0])))
+
+
+def converter_timing(rate_from: float, rate_to: float, block: int) -> tuple[float, float]:
+    """How a streaming :data:`CONVERTER` from ``rate_from`` to ``rate_to`` Hz fed blocks of
+    ``block`` input samples shifts a signal, measured.
+
+    A Gaussian pulse whose spectrum is negligible (``e**-100``) from 45 % of the lower rate up
+    (inside both converters' passbands) goes through; its energy centroid on the output's time
+    axis (sample ``k`` at ``k / rate_to`` s) minus the input's is the converter's index delay:
+    what it adds to the signal's timing beyond the samples it owes. libsamplerate's is 0 to within 1e-3 samples
+    (it holds output back until it has the lookahead its filter needs, instead of delaying
+    the signal). The samples owed at the end, ``input * rate_to / rate_from - output``, are
+    its hold-back: what it makes the consumer wait for.
+
+    Returns:
+        ``(index delay in seconds, hold-back in output samples)``.
+    """
+    import samplerate
+    rate_from, rate_to = float(rate_from), float(rate_to)
+    sigma = 5.0 / min(rate_from, rate_to)  # s; 2 pi 0.45 * 5 = 14.1: exp(-14.1^2 / 2) < 1e-43
+    t0 = 12.0 * sigma
+    n = -(-int(rate_from * (24.0 * sigma + 0.1)) // block) * block  # 0.1 s more than the pulse: its tail out
+    t = np.arange(n) / rate_from
+    x = np.exp(-0.5 * ((t - t0) / sigma) ** 2).astype(np.float32)[:, None]
+    conv = samplerate.Resampler(CONVERTER, channels=1)
+    y = np.concatenate([conv.process(x[i:i + block], rate_to / rate_from, end_of_input=False).reshape(-1)
+                        for i in range(0, n, block)]).astype(np.float64)
+    e = y * y
+    centroid = float(np.sum(np.arange(len(y)) * e) / np.sum(e)) / rate_to
+    return centroid - t0, n * rate_to / rate_from - len(y)
+
+
+class _Fifo:
+    """First in, first out: ``(channels, frames)`` float32 in one buffer that grows if it must."""
+
+    def __init__(self, channels: int, capacity: int) -> None:
+        self.buf = np.zeros((channels, max(1, capacity)), np.float32)
+        self.n = 0
+
+    def clear(self, fill: int = 0) -> None:
+        """Empty it, then hold ``fill`` zeros."""
+        if fill > self.buf.shape[-1]:
+            self.buf = np.zeros((self.buf.shape[0], 2 * fill), np.float32)
+        self.buf[:, :fill] = 0.0
+        self.n = fill
+
+    def push(self, x: np.ndarray) -> None:
+        """Append ``x`` of shape ``(channels, k)``."""
+        k = x.shape[-1]
+        if self.n + k > self.buf.shape[-1]:  # only while the first blocks settle
+            grown = np.zeros((self.buf.shape[0], 2 * (self.n + k)), np.float32)
+            grown[:, :self.n] = self.buf[:, :self.n]
+            self.buf = grown
+        self.buf[:, self.n:self.n + k] = x
+        self.n += k
+
+    def pop(self, k: int, out: np.ndarray | None = None) -> None:
+        """Remove the first ``k`` frames, into ``out`` ``(channels, k)`` if given."""
+        if out is not None:
+            out[...] = self.buf[:, :k]
+        self.buf[:, :self.n - k] = self.buf[:, k:self.n]
+        self.n -= k
+
+
+class CrossRateProcessor(LiveProcessor):
+    """Live processing of a model whose input and output rates differ, at a device rate ``D``.
+
+    Per device block of ``N`` frames (channels are the batch, as in :class:`LiveProcessor`):
+
+    1. the input is resampled from ``D`` to the model's input rate ``f_in`` (skipped where they
+       are equal) into a FIFO, and every whole granule the FIFO holds runs through the model's
+       stateful step at once (one step of about ``N f_in / D`` frames per block; nothing waits
+       longer than a granule, so no model block's worth of latency is added);
+    2. the model's output (``f_out``) is resampled to ``D`` (skipped where ``f_out = D``) into the
+       wet FIFO, which starts with ``prefill`` zeros: the largest shortfall against the device
+       blocks owed, found by running the chain (the model's step stood in for by silence of
+       its output length) on ten seconds of silent blocks at construction. The step lengths
+       met there are compiled then (the counts repeat exactly: they depend on the block size
+       only), so no step is compiled once blocks flow;
+    3. the dry signal is the device's input, delayed by ``dry_delay_samples``: the wet path's
+       delay rounded to a whole sample;
+    4. fallbacks, wet/dry mix and limiter as in :class:`LiveProcessor`, at ``D``. A model step
+       whose output is not finite resets the model state and enters the output resampler as
+       silence (its filter never holds NaN); the device blocks that carry any of it, up to the
+       resampler's reach after it, fall back to dry. A block the FIFO cannot fill (never with
+       the measured prefill) falls back to dry and counts as an xrun.
+
+    The converters return a new array per call (as in :class:`ResamplingProcessor`); the model
+    step, FIFOs, mix and limiter work in preallocated buffers as :class:`LiveProcessor` does.
+
+    Latency (device samples, :attr:`latency_samples`): the block ``N``, plus the wet path's delay
+    ``prefill + model * D / f_out + shift_in + shift_out``, rounded, plus the limiter's lookahead
+    (measured). The converters' delay is in ``prefill``: each holds output back until it has
+    the lookahead its filter needs (``input_resampler_samples``, ``output_resampler_samples``,
+    measured by :func:`converter_timing`), and the FIFOs wait for whole granules and absorb the
+    converters' uneven counts; ``model`` is the stream's delay behind offline inference (output
+    frames); ``shift_in``/``shift_out``, what the converters move the signal by beyond their
+    hold-back, are measured too (0 to within 1e-3 samples for libsamplerate).
+    :attr:`latency_parts` lists the parts in device samples.
+
+    Args:
+        model: a streamable generator reading and writing mono audio (any two rates).
+        device_rate: the device's rate in Hz (default: the model's output rate).
+        block_size: frames per device callback.
+        channels, wet, runtime, threads, xfade_ms, deadline_ms, limiter, history, startup_s: as
+            for :class:`LiveProcessor` (rates and times at the device rate).
+
+    Attributes:
+        chunk_sizes: the model step lengths (input frames) the stream runs, compiled.
+        prefill: zeros the wet FIFO starts with, device samples.
+        wet_delay_samples: the wet path's delay from device input to the mix, device samples
+            (fractional where the rates do not divide).
+        dry_delay_samples: the dry path's delay, ``round(wet_delay_samples)``.
+        stream_latency_samples: the model's streaming delay, output frames at ``f_out``.
+        limiter_latency_samples: the limiter's lookahead, device samples.
+        latency_samples: ``block_size + dry_delay_samples + limiter_latency_samples``.
+        underruns: blocks the wet FIFO could not fill.
+
+    Raises:
+        ValueError: bad block size, device rate, channels or wet, or a model that does not
+            stream mono audio in and out.
+    """
+
+    def __init__(self, model: Generator, device_rate: int | None = None, block_size: int = 256, channels: int = 1,
+                 wet: float = 1.0, runtime: str | None = None, threads: int | None = 1, xfade_ms: float = 5.0,
+                 deadline_ms: float | None = None, limiter: bool = True, history: int = 1 << 20,
+                 startup_s: float = 0.5) -> None:
+        import samplerate  # noqa: F401  (fail at construction, not in the callback)
+        pin, pout = model.port_in, model.port_out
+        name = model.name or type(model).__name__
+        if pin.signal != "audio" or pout.signal != "audio" or pin.channels != 1 or pout.channels != 1:
+            raise ValueError(f"{name} reads {pin} and writes {pout}: live processing needs mono audio in and out")
+        if model.kind != "streamable":
+            raise ValueError(f"{name} is a {model.kind!r} model: it has no stateful step")
+        rate = int(device_rate or model.sample_rate_out)
+        if block_size < 1 or rate < 1:
+            raise ValueError(f"block size and device rate must be >= 1, got {block_size}, {rate}")
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        if not 0.0 <= wet <= 1.0:
+            raise ValueError(f"wet must be in [0, 1], got {wet}")
+        self.model = model.eval()
+        self.model_rate_in, self.model_rate_out = pin.rate, pout.rate
+        self.block_size, self.channels, self.sample_rate = block_size, channels, rate
+        self.granule = model.stream_granule
+        self.runtime = runtime or default_step_runtime()
+        self.runner = StepRunner(self.model, self.runtime, threads=threads)
+        self._initial = self.runner.init_state(channels)  # never modified in place: reset = reuse
+        self.state = self._initial
+        self.stream_latency_samples = model.latency_samples
+        self._resample_in, self._resample_out = pin.rate != rate, pout.rate != rate
+        self._ratio_in, self._ratio_out = float(pin.rate / rate), float(rate / pout.rate)
+        per_block = math.ceil(Fraction(block_size) * pin.rate / rate)  # model input frames per device block
+        # the converters, measured on their own: index shift (s) and hold-back (their output samples)
+        t_in, h_in = converter_timing(rate, pin.rate, block_size) if self._resample_in else (0.0, 0.0)
+        t_out, h_out = (converter_timing(pout.rate, rate, model.output_length(per_block))
+                        if self._resample_out else (0.0, 0.0))
+        self.input_resampler_samples = float(h_in * rate / pin.rate)
+        self.output_resampler_samples = float(h_out)
+        self._margin = 2 * math.ceil(h_out) + 2  # wet samples after a silenced step that its silence reaches
+        self._wet = np.zeros((channels, block_size), np.float32)
+        self._xin = _Fifo(channels, 4 * (per_block + self.granule))
+        self._wout = _Fifo(channels, 4 * (block_size + self.granule) + 64)  # grows if it must
+        self._chunks: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._measuring = False
+        self._met: set[int] = set()
+        self.prefill = 0
+        self._reset_resampling()
+        self.prefill = self._shortfall()
+        self.chunk_sizes = sorted(self._met | {self.granule})
+        for k in self.chunk_sizes:  # compile every step length now, and give each its buffers
+            self.runner.prepare(channels, k)
+            m = model.output_length(k)
+            self._chunks[k] = (np.zeros((channels, 1, k), np.float32), np.zeros((channels, 1, m), np.float32),
+                               np.zeros((channels, 1, m), bool))
+        model_d = float(self.stream_latency_samples * rate / pout.rate)
+        shift = (t_in + t_out) * rate
+        self.wet_delay_samples = self.prefill + model_d + shift
+        self.dry_delay_samples = max(0, round(self.wet_delay_samples))
+        self._setup_output(rate, block_size, channels, wet, xfade_ms, deadline_ms, limiter, history, startup_s,
+                           dry_delay=self.dry_delay_samples)
+        self.latency_samples = block_size + self.dry_delay_samples + self.limiter_latency_samples
+        self.latency_parts = {
+            "block": float(block_size), "input resampler": self.input_resampler_samples,
+            "output resampler": self.output_resampler_samples,
+            "FIFOs": self.prefill - self.input_resampler_samples - self.output_resampler_samples,
+            "model": model_d, "resampler shift": shift,
+            "rounding": self.dry_delay_samples - self.wet_delay_samples,
+            "limiter": float(self.limiter_latency_samples)}
+        self.reset()
+
+    def reset(self) -> None:
+        """Initial state: silent model state, fresh resamplers, FIFOs and delay lines, zero counters."""
+        super().reset()
+        self._reset_resampling()
+
+    def _reset_resampling(self) -> None:
+        import samplerate
+        c = self.channels
+        self._down = samplerate.Resampler(CONVERTER, channels=c) if self._resample_in else None
+        self._up = samplerate.Resampler(CONVERTER, channels=c) if self._resample_out else None
+        self._xin.clear()
+        self._wout.clear(self.prefill)
+        self._emitted = 0  # device samples taken from the wet FIFO so far
+        self._bad_until = 0  # wet samples before this one (counted as _emitted counts) may be spoilt
+        self.underruns = 0
+
+    def _chunk(self, frames: int) -> int:
+        """The step length to run with ``frames`` whole granules waiting: all of them (the
+        lengths met at construction), else the longest compiled length that fits."""
+        if self._measuring:
+            self._met.add(frames)
+            return frames
+        if frames in self._chunks:
+            return frames
+        return max(k for k in self.chunk_sizes if k <= frames)  # the granule always fits
+
+    def _feed(self, indata: np.ndarray) -> None:
+        """Resample a finite device block to the model's input rate, step the model over every
+        whole granule waiting, resample its output to the device rate into the wet FIFO."""
+        c, g = self.channels, self.granule
+        if self._down is not None:
+            u = self._down.process(indata, self._ratio_in, end_of_input=False).reshape(-1, c)
+            self._xin.push(u.T)
+        else:
+            self._xin.push(indata.T)
+        while self._xin.n >= g:
+            k = self._chunk(self._xin.n // g * g)
+            bad = False
+            if self._measuring:
+                self._xin.pop(k)
+                y = np.zeros((c, 1, self.model.output_length(k)), np.float32)
+            else:
+                x, y, ok = self._chunks[k]
+                self._xin.pop(k, x[:, 0, :])
+                _, state = self.runner(x, self.state, y)
+                if np.isfinite(y, out=ok).all():
+                    self.state = state
+                else:  # the model's caches hold NaN: start it again; the resampler gets silence
+                    self.stats.nan_blocks += 1
+                    self.state = self._initial
+                    y[:] = 0.0
+                    bad = True
+            if self._up is not None:
+                v = self._up.process(np.ascontiguousarray(y[:, 0, :].T), self._ratio_out, end_of_input=False)
+                self._wout.push(v.reshape(-1, c).T)
+            else:
+                self._wout.push(y[:, 0, :])
+            if bad:
+                self._bad_until = self._emitted + self._wout.n + self._margin
+
+    def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
+        """One device block ``(block_size, channels)`` from ``indata`` into ``outdata``."""
+        t0 = time.perf_counter()
+        n, d = self.block_size, self._dry_delay
+        if not np.isfinite(indata, out=self._io_ok).all():  # a broken input never reaches the model or the output
+            indata = np.nan_to_num(indata, nan=0.0, posinf=0.0, neginf=0.0)
+            self.stats.bad_input_blocks += 1
+        self._feed(indata)
+        ok = self._wout.n >= n
+        if ok:
+            self._wout.pop(n, self._wet)
+        else:  # cannot happen with the measured prefill; play dry if it does
+            self._wet[:] = 0.0
+            self.underruns += 1
+            self.stats.xruns += 1
+        ok = ok and self._emitted >= self._bad_until
+        self._emitted += n
+        self._dry[:, d:] = indata.T
+        np.copyto(self._dry_block, self._dry[:, :n])
+        late = time.perf_counter() - t0 > self.deadline_s
+        self._emit(indata, outdata, self._wet, self._dry_block, ok, late, t0)
+
+    def _shortfall(self) -> int:
+        """Largest cumulative deficit of wet samples against device blocks, on ten seconds of
+        silent blocks (the model's step stood in for by silence of its output length: only
+        the counts matter, and they depend on the block size only). Records the step lengths met."""
+        z = np.zeros((self.block_size, self.channels), np.float32)
+        balance, worst = 0, 0  # samples produced minus samples owed so far
+        self._measuring = True
+        try:
+            for _ in range(max(8, 10 * self.sample_rate // self.block_size)):
+                before = self._wout.n
+                self._feed(z)
+                balance += self._wout.n - before - self.block_size
+                worst = max(worst, -balance)
+                self._wout.pop(min(self._wout.n, self.block_size))
+        finally:
+            self._measuring = False
+        return worst
+
+
+def live_processor(model: Generator, device_rate: int | None = None, block_size: int = 256, channels: int = 1,
+                   **kw) -> LiveProcessor | ResamplingProcessor | CrossRateProcessor:
+    """The processor for ``model`` on a device at ``device_rate`` Hz (default: the model's output rate).
+
+    A model reading and writing one rate: a :class:`LiveProcessor` when the device runs at
+    it (exactly as before: no resampler, no added latency), else a :class:`ResamplingProcessor`.
+    A model whose rates differ: a :class:`CrossRateProcessor`. ``**kw`` as for :class:`LiveProcessor`.
+    """
+    if model.port_in != model.port_out:
+        return CrossRateProcessor(model, device_rate, block_size, channels, **kw)
+    if device_rate is None or device_rate == model.sample_rate_in:
+        return LiveProcessor(model, block_size, channels=channels, **kw)
+    return ResamplingProcessor(model, device_rate, block_size, channels, **kw)
