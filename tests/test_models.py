@@ -19,7 +19,7 @@ def test_registry_refuses_duplicates():
 
 def test_registry_finds_the_model_modules_itself():
     """Every module of rtgan/models/ but the infrastructure and private ones is a model module."""
-    assert registry.model_modules() == ["rtgan.models.sr16", "rtgan.models.sr_hifigan"]
+    assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.sr16", "rtgan.models.sr_hifigan"]
     assert "sr-hifigan" in registry.available()
 
 
