@@ -15,7 +15,8 @@ from rtgan.checkpoint import CheckpointError, read_checkpoint, save_generator
 from rtgan.losses import content_loss
 from rtgan.models import registry
 from rtgan.models.autoencoder import AEKimSathe, AEKimSatheRecipe, AETrainConfig, BottleneckFeatures
-from rtgan.models.sr16 import CONTENT_NET, SR16GANCRecipe, SR16UNet, SR16UNetCRecipe, SR16WGANCRecipe
+from rtgan.models.sr16 import SR16UNet
+from rtgan.models.sr16_content_training import CONTENT_NET, SR16GANCRecipe, SR16UNetCRecipe, SR16WGANCRecipe
 from rtgan.training.data import make_datasets
 from rtgan.training.frozen import content_hash
 from rtgan.training.loop import gan_step, init_state, train

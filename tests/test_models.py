@@ -18,9 +18,18 @@ def test_registry_refuses_duplicates():
 
 
 def test_registry_finds_the_model_modules_itself():
-    """Every module of rtgan/models/ but the infrastructure and private ones is a model module."""
-    assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.sr16", "rtgan.models.sr_hifigan"]
+    """Every module of rtgan/models/ but the infrastructure and private ones is a model module.
+
+    Model modules include the ``*_training`` ones that register recipes for models defined in another.
+    """
+    assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.sr16",
+                                        "rtgan.models.sr16_content_training", "rtgan.models.sr16_training",
+                                        "rtgan.models.sr_hifigan", "rtgan.models.sr_hifigan_training"]
     assert "sr-hifigan" in registry.available()
+    # the recipes registered by the training modules are found by name
+    assert registry.recipe("sr-hifigan").__module__ == "rtgan.models.sr_hifigan_training"
+    assert registry.recipe("sr16-wgan").__module__ == "rtgan.models.sr16_training"
+    assert registry.recipe("sr16-gan-c").__module__ == "rtgan.models.sr16_content_training"
 
 
 _TOY_MODEL = """

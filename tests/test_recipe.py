@@ -348,7 +348,7 @@ def test_a_frozen_network_with_the_wrong_hash_or_name_is_a_clear_error(toy_ae, t
 # -- registration -----------------------------------------------------------------------------
 
 def test_recipes_register_with_their_model(monkeypatch):
-    from rtgan.models.sr_hifigan import SRHiFiGANRecipe
+    from rtgan.models.sr_hifigan_training import SRHiFiGANRecipe
     assert registry.recipe("sr-hifigan") is SRHiFiGANRecipe
     with pytest.raises(ValueError, match="already has a recipe"):
         registry.register_recipe("sr-hifigan")(WGANToy)
@@ -368,5 +368,5 @@ def test_models_never_import_training():
     bad = {m: sorted(d for d in deps if d == "rtgan.training" or d.startswith("rtgan.training."))
            for m, deps in GRAPH.items() if m.startswith("rtgan.models")}
     assert not {m: d for m, d in bad.items() if d}, bad
-    assert "rtgan.models.recipe" in GRAPH["rtgan.models.sr_hifigan"]
+    assert "rtgan.models.recipe" in GRAPH["rtgan.models.sr_hifigan_training"]
     assert "rtgan.models.recipe" in GRAPH["rtgan.training.loop"]

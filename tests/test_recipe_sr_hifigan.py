@@ -16,7 +16,7 @@ from rtgan.losses import LossWeights, generator_loss, lsgan_discriminator_loss
 from rtgan.metrics import lsd, snr
 from rtgan.models import registry
 from rtgan.models.discriminators import HiFiGANDiscriminator
-from rtgan.models.sr_hifigan import SRHiFiGANTrainConfig, discriminator_view
+from rtgan.models.sr_hifigan_training import SRHiFiGANTrainConfig, discriminator_view
 from rtgan.training.config import PRESETS
 from rtgan.training.loop import gan_step, init_state, train, train_step, validate
 from rtgan.training.state import load_train_state

@@ -12,8 +12,9 @@ import torch
 
 from rtgan.checkpoint import read_checkpoint
 from rtgan.models import registry
-from rtgan.models.sr16 import (SR16GAN, SR16WGAN, SR16GANRecipe, SR16TrainConfig, SR16UNet, SR16UNetRecipe,
-                               SR16WGANRecipe, SR16WGANTrainConfig, l2_loss)
+from rtgan.models.sr16 import SR16GAN, SR16WGAN, SR16UNet
+from rtgan.models.sr16_training import (SR16GANRecipe, SR16TrainConfig, SR16UNetRecipe, SR16WGANRecipe,
+                                        SR16WGANTrainConfig, l2_loss)
 from rtgan.models.wavegan import PhaseShuffle1d, WaveGANConfig, WaveGANDiscriminator, phase_shuffle
 from rtgan.training.data import make_datasets
 from rtgan.training.loop import gan_step, init_state, train

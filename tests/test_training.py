@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from rtgan.models.registry import load_generator
-from rtgan.models.sr_hifigan import SRHiFiGANTrainConfig as TrainConfig
+from rtgan.models.sr_hifigan_training import SRHiFiGANTrainConfig as TrainConfig
 from rtgan.training.config import PRESETS
 from rtgan.training.loop import init_state, train
 from rtgan.training.state import load_train_state
@@ -112,7 +112,7 @@ def test_training_never_uses_the_evaluation_band_limiters():
 
 def test_discriminator_view_keeps_only_the_generated_band():
     import numpy as np
-    from rtgan.models.sr_hifigan import discriminator_view
+    from rtgan.models.sr_hifigan_training import discriminator_view
     cfg = PRESETS["live"]
     view = discriminator_view(cfg, 48000, torch.device("cpu"))
     t = torch.arange(48000) / 48000

@@ -13,7 +13,9 @@ from . import common
 
 def add_parsers(sub) -> None:
     """The ``train``, ``calibrate`` and ``eval`` commands."""
-    from ..training.config import PRESETS as TRAIN_PRESETS, RECIPES
+    from ..models.registry import WEIGHTS_DIR
+    from ..models.sr16_content_training import ContentLossSettings
+    from ..training.config import DEFAULT_PRESETS, PRESETS as TRAIN_PRESETS, RECIPES
 
     def per_preset(field: str) -> str:
         return "default: " + ", ".join(f"{k} {getattr(v, field)}" for k, v in TRAIN_PRESETS.items())
@@ -24,9 +26,9 @@ def add_parsers(sub) -> None:
     t = sub.add_parser("train", help="train a model")
     t.add_argument("model", help="registered model name, e.g. sr-hifigan")
     t.add_argument("--data", required=True, help="corpus directory (from 'rtgan data build')")
-    t.add_argument("--preset", default="live",
-                   help=f"model/training preset of the model's recipe (default %(default)s; sr-hifigan: "
-                        f"{', '.join(TRAIN_PRESETS)})")
+    t.add_argument("--preset",
+                   help=f"model/training preset of the model's recipe (default: {', or '.join(DEFAULT_PRESETS)}, "
+                        f"or the model's first preset; sr-hifigan: {', '.join(TRAIN_PRESETS)})")
     t.add_argument("--recipe", choices=tuple(RECIPES),
                    help="sr-hifigan's loss recipe (default: the preset's, bwe): bwe = MR-STFT + feature matching + "
                         "LSGAN + L_time + L_flat; paper = the seed's 1e-3 L_adv + 1e-3 L_flat + L_time "
@@ -45,6 +47,20 @@ def add_parsers(sub) -> None:
                                    ("time", "time", "time-domain MSE"), ("stft", "stft", "multi-resolution STFT loss"),
                                    ("mel", "mel", "mel L1 loss"), ("fm", "feature_matching", "feature-matching loss")):
         t.add_argument(f"--lambda-{name}", type=float, help=f"weight of the {what} ({per_recipe(field_name)})")
+    content = ContentLossSettings()
+    t.add_argument("--lambda-content", type=float, metavar="FLOAT",
+                   help="weight lambda_c (unitless) of the content loss (mean squared distance of the frozen "
+                        "content network's bottleneck features of output and target) in the generator loss; models "
+                        f"with a content loss only, e.g. sr16-unet-c (default: {content.content_weight:g})")
+    t.add_argument("--content-net-sha256", metavar="HEX",
+                   help="content hash (64 hex digits) of the frozen content network's checkpoint "
+                        f"({content.content_net}.safetensors in --weights-dir), "
+                        "rtgan.training.frozen.content_hash(PATH) of it; models with a content loss only "
+                        "(default: none, and training refuses to start without it)")
+    t.add_argument("--weights-dir", metavar="DIR",
+                   help="directory the frozen networks' checkpoints (NAME.safetensors + NAME.json) are loaded from, "
+                        "e.g. the run directory of a trained ae-kimsathe; models whose training has frozen networks "
+                        f"only (default: the shipped weights, {WEIGHTS_DIR})")
     t.add_argument("--min-bandwidth", type=float,
                    help=f"use only target clips at least this wide, in Hz ({per_preset('min_bandwidth_hz')})")
     t.add_argument("--device", default="auto", help="auto (default: CUDA if present, else CPU), cpu, cuda, cuda:N")
@@ -109,40 +125,47 @@ def add_parsers(sub) -> None:
 def cmd_train(args, argv) -> int:
     """Train ``args.model`` with the recipe registered with it (:func:`rtgan.training.loop.train`).
 
-    The preset is the recipe's; ``--recipe`` picks a variant of recipes that have them
-    (sr-hifigan's ``bwe``/``paper``). The other options override the config's fields of the
-    same meaning; one that the model's config does not have is an error.
+    The preset is the recipe's (without ``--preset``: :func:`rtgan.training.config.default_preset`);
+    ``--recipe`` picks a variant of recipes that have them (sr-hifigan's ``bwe``/``paper``). The
+    other options override the config's fields of the same meaning; one that the model's config
+    does not have is an error naming the option, as is ``--weights-dir`` for a model whose
+    training loads no frozen networks.
     """
     from ..models.discriminators import DiscriminatorConfig
-    from ..training.config import presets
+    from ..training.config import default_preset, presets
     from ..training.loop import pick_device, recipe_class, train
     dev = pick_device(args.device)
-    recipe_class(args.model)  # a clear error for a model that cannot be trained
+    rcls = recipe_class(args.model)  # a clear error for a model that cannot be trained
     model_presets = presets(args.model)
-    if args.preset not in model_presets:
-        raise ValueError(f"model {args.model!r} has no training preset {args.preset!r}; "
+    preset = args.preset if args.preset is not None else default_preset(args.model)
+    if preset not in model_presets:
+        raise ValueError(f"model {args.model!r} has no training preset {preset!r}; "
                          f"presets: {', '.join(model_presets)}")
-    cfg = model_presets[args.preset]
+    cfg = model_presets[preset]
     if args.recipe is not None and args.recipe != cfg.recipe:
         if not hasattr(cfg, "with_recipe"):
             raise ValueError(f"model {args.model!r} has no recipe variants (--recipe {args.recipe})")
         cfg = cfg.with_recipe(cfg, args.recipe)
     fields = {f.name for f in dataclasses.fields(cfg)}
     overrides = {}
-    for key, value in (("steps", args.steps), ("batch_size", args.batch_size),
-                       ("segment_samples", args.segment_samples), ("num_workers", args.workers),
-                       ("adv_start_step", args.adv_start), ("min_bandwidth_hz", args.min_bandwidth),
-                       ("ckpt_every", args.ckpt_every), ("val_every", args.val_every)):
+    options = {"discriminator": "--discriminator", "adversarial": "--no-adversarial"}  # config field: its option
+    for option, key, value in (("--steps", "steps", args.steps), ("--batch-size", "batch_size", args.batch_size),
+                               ("--segment-samples", "segment_samples", args.segment_samples),
+                               ("--workers", "num_workers", args.workers),
+                               ("--adv-start", "adv_start_step", args.adv_start),
+                               ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
+                               ("--ckpt-every", "ckpt_every", args.ckpt_every),
+                               ("--val-every", "val_every", args.val_every)):
         if value is not None:
-            overrides[key] = value
+            overrides[key], options[key] = value, option
     disc = args.discriminator
     lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
+    note = None  # said once every option is checked
     if "discriminator" in fields:
         if disc == "auto":  # the paper's widths are a GPU job: 26 s a step and 850 MB checkpoints on a CPU
-            disc = "full" if dev.type == "cuda" else ("tiny" if args.preset == "tiny" else "small")
-            if lead:
-                print(f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)")
-        if disc != "full" or args.preset != "tiny":
+            disc = "full" if dev.type == "cuda" else ("tiny" if preset == "tiny" else "small")
+            note = f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)"
+        if disc != "full" or preset != "tiny":
             overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
                                           "tiny": DiscriminatorConfig.tiny()}[disc]
     elif disc != "auto":
@@ -155,17 +178,43 @@ def cmd_train(args, argv) -> int:
         if "weights" not in fields:
             raise ValueError(f"model {args.model!r}'s training has no loss weights to set (--lambda-*)")
         overrides["weights"] = dataclasses.replace(cfg.weights, **{k: v for k, v in lambdas.items() if v is not None})
+    for option, key, value in (("--lambda-content", "content_weight", args.lambda_content),
+                               ("--content-net-sha256", "content_net_sha256",
+                                None if args.content_net_sha256 is None else args.content_net_sha256.lower())):
+        if value is not None:
+            if key not in fields:
+                raise ValueError(f"model {args.model!r}'s training has no content loss ({option}); "
+                                 f"models with one: {', '.join(_models_with_setting(key)) or 'none'}")
+            overrides[key] = value
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(f"model {args.model!r}'s training has no setting {', '.join(unknown)}")
+        raise ValueError(f"model {args.model!r}'s training has no setting "
+                         + ", ".join(f"{k} ({options[k]})" if k in options else k for k in unknown))
     cfg = dataclasses.replace(cfg, model=args.model, **overrides)
-    run_dir = Path(args.run_dir or f"runs/{args.model}-{args.preset}")
+    weights_dir = None
+    if args.weights_dir is not None:
+        weights_dir = Path(args.weights_dir)
+        if not rcls(cfg).frozen:  # builds no networks; a -c model without its hash says what it needs here
+            raise ValueError(f"model {args.model!r}'s training loads no frozen networks (--weights-dir {weights_dir})")
+        if not weights_dir.is_dir():
+            raise FileNotFoundError(f"--weights-dir {weights_dir} is not a directory")
+    if note and lead:
+        print(note)
+    run_dir = Path(args.run_dir or f"runs/{args.model}-{preset}")
     state = train(cfg, Path(args.data), run_dir, device=str(dev), resume=not args.no_resume,
-                  command=common.command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes)
+                  command=common.command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes,
+                  weights_dir=weights_dir)
     last = state.history[-1] if state.history else {}
     if lead:
         print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")
     return 0
+
+
+def _models_with_setting(field: str) -> list[str]:
+    """The registered models whose training config has ``field``, sorted."""
+    from ..models import registry
+    return [m for m in registry.available() if registry.entry(m).recipe is not None
+            and field in {f.name for f in dataclasses.fields(registry.entry(m).recipe.config_cls)}]
 
 
 def _speech_png(path: str) -> Path:

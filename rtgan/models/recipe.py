@@ -114,8 +114,8 @@ Nets = dict[str, nn.Module]
 
 
 class Recipe:
-    """How to train one model; subclass it in the model's file, decorated with
-    ``@rtgan.models.registry.register_recipe(MODEL)``.
+    """How to train one model; subclass it in the model's file (or a ``*_training`` module beside
+    it), decorated with ``@rtgan.models.registry.register_recipe(MODEL)``.
 
     The loop builds ``recipe = RecipeClass(cfg)`` and calls the methods below; see the module
     docstring for the order. ``nets`` is always the dict of every network (trainable and frozen)

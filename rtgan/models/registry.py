@@ -3,9 +3,10 @@
 Every module in :mod:`rtgan.models` (other than the infrastructure in :data:`NOT_MODELS` and
 private ``_modules``) is imported on first use, and its ``@register`` decorators add its
 generators: a new model registers by existing as a file in ``rtgan/models/``.
-``register`` refuses duplicate names, so a model can never be silently replaced. A model's file
-may also register how to train it (:func:`register_recipe`, a :class:`rtgan.models.recipe.Recipe`
-subclass), which ``rtgan train MODEL`` looks up with :func:`recipe`.
+``register`` refuses duplicate names, so a model can never be silently replaced. A model's file,
+or a module of its own beside it (``sr16_training``, ``sr_hifigan_training``: discovered and
+imported the same way), may also register how to train it (:func:`register_recipe`, a
+:class:`rtgan.models.recipe.Recipe` subclass), which ``rtgan train MODEL`` looks up with :func:`recipe`.
 
 The registry owns loading a generator from a checkpoint (:func:`load_generator`);
 :mod:`rtgan.checkpoint` only reads and writes tensors and metadata.
@@ -64,7 +65,8 @@ def register(name: str, config_cls: type, presets: dict[str, Any], description: 
 def register_recipe(name: str) -> Callable:
     """Class decorator registering a :class:`rtgan.models.recipe.Recipe` subclass as model ``name``'s.
 
-    Use it in the model's file, after the model's ``@register``.
+    Use it in the model's file after the model's ``@register``, or in a training module of
+    :mod:`rtgan.models` that imports the model's module first.
 
     Raises:
         ValueError: ``name`` is not registered (yet), or already has a recipe.
@@ -95,12 +97,16 @@ def recipe(name: str) -> type:
     return e.recipe
 
 
-#: Modules of :mod:`rtgan.models` that define no registered model (private ``_modules`` are skipped too).
+#: Modules of :mod:`rtgan.models` that register neither a model nor a recipe (private ``_modules`` are skipped too).
 NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "wavegan", "layers", "recipe"})
 
 
 def model_modules() -> list[str]:
-    """Full names of the model modules in :mod:`rtgan.models`, sorted (see :data:`NOT_MODELS`)."""
+    """Full names of the model modules in :mod:`rtgan.models`, sorted (see :data:`NOT_MODELS`).
+
+    Model modules are those registering models or their training recipes (e.g. ``sr16`` and
+    ``sr16_training``); :func:`discover` imports them all.
+    """
     package = importlib.import_module(__name__.rpartition(".")[0])
     return sorted(f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
                   if m.name not in NOT_MODELS and not m.name.startswith("_"))

@@ -1,18 +1,22 @@
 """Training configuration: :class:`TrainConfig` (the loop's settings) and each model's presets.
 
 A model's recipe subclasses :class:`TrainConfig` with its own settings and names its presets
-(:meth:`rtgan.models.recipe.Recipe.presets`); see :func:`presets` and :func:`config_from_dict`.
-``PRESETS``, ``RECIPES`` and ``TRAIN_DEGRADATIONS`` are sr-hifigan's (the default model of
-``rtgan train``), under the names they had before the recipes moved into the model files.
+(:meth:`rtgan.models.recipe.Recipe.presets`); see :func:`presets`, :func:`default_preset` and
+:func:`config_from_dict`. ``PRESETS``, ``RECIPES`` and ``TRAIN_DEGRADATIONS`` are sr-hifigan's
+(:mod:`rtgan.models.sr_hifigan_training`), under the names they had before the recipes moved
+into ``rtgan/models``.
 """
 from __future__ import annotations
 
 from ..models import registry
 from ..models.recipe import TrainConfig
-from ..models.sr_hifigan import RECIPES, SRHiFiGANRecipe, SRHiFiGANTrainConfig, train_degradations
+from ..models.sr_hifigan_training import RECIPES, SRHiFiGANRecipe, SRHiFiGANTrainConfig, train_degradations
 
-__all__ = ["TrainConfig", "SRHiFiGANTrainConfig", "presets", "config_from_dict", "PRESETS", "RECIPES",
-           "TRAIN_DEGRADATIONS"]
+__all__ = ["TrainConfig", "SRHiFiGANTrainConfig", "presets", "default_preset", "config_from_dict", "PRESETS",
+           "RECIPES", "TRAIN_DEGRADATIONS"]
+
+#: the training presets :func:`default_preset` prefers, in order, before a recipe's first one
+DEFAULT_PRESETS = ("live", "small")
 
 
 def presets(model: str) -> dict[str, TrainConfig]:
@@ -22,6 +26,21 @@ def presets(model: str) -> dict[str, TrainConfig]:
         KeyError: unknown model, or one without a training recipe.
     """
     return registry.recipe(model).presets()
+
+
+def default_preset(model: str) -> str:
+    """The training preset ``rtgan train MODEL`` uses without ``--preset``.
+
+    ``live`` if ``model``'s recipe has one, else ``small``, else its first preset (see
+    :data:`DEFAULT_PRESETS`).
+
+    Raises:
+        KeyError: unknown model, one without a training recipe, or a recipe without presets.
+    """
+    names = list(presets(model))
+    if not names:
+        raise KeyError(f"model {model!r}'s training recipe has no presets")
+    return next((p for p in DEFAULT_PRESETS if p in names), names[0])
 
 
 def config_from_dict(d: dict) -> TrainConfig:

@@ -1,7 +1,8 @@
 """The training loop: one loop for every model, driven by the model's recipe.
 
-A model's file supplies a :class:`rtgan.models.recipe.Recipe` (its networks, optimisers, data,
-losses, validation and schedule; see that module for the contract and the order of calls).
+A model's file in ``rtgan/models`` (or its ``*_training`` module there) supplies a
+:class:`rtgan.models.recipe.Recipe` (its networks, optimisers, data, losses, validation and
+schedule; see that module for the contract and the order of calls).
 This module only orchestrates: device, bf16 autocast on CUDA, ``zero_grad``/``backward``/
 optimiser steps, the critic's ``n_critic`` steps per generator step, learning-rate schedulers,
 the non-finite-loss guard (:func:`gan_step`); logging (TensorBoard, tqdm), validation cadence,

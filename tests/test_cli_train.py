@@ -1,0 +1,168 @@
+"""``rtgan train``'s options: the per-model default preset, the content-loss settings and ``--weights-dir``.
+
+Most tests stop short of training: :func:`rtgan.training.loop.train` is replaced by one that
+records what the command would train (config, run directory, weights directory). One test trains
+sr16-unet-c's tiny preset for two steps against a tiny frozen ae-kimsathe, all from the command line.
+"""
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import rtgan.training.loop as loop
+from rtgan.checkpoint import read_checkpoint, save_generator
+from rtgan.cli.main import build_parser, main
+from rtgan.models import registry
+from rtgan.models.sr16_content_training import CONTENT_NET, ContentLossSettings
+from rtgan.training.config import default_preset, presets
+from rtgan.training.frozen import content_hash
+
+C_MODELS = ("sr16-gan-c", "sr16-unet-c", "sr16-wgan-c")
+
+
+@pytest.fixture()
+def recorded(monkeypatch):
+    """``rtgan train`` with the loop replaced: the keyword arguments of each call to ``train``."""
+    calls = []
+
+    def fake_train(cfg, corpus, run_dir, **kw):
+        calls.append({"cfg": cfg, "corpus": corpus, "run_dir": run_dir, **kw})
+        return SimpleNamespace(step=0, history=[])
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    return calls
+
+
+@pytest.fixture()
+def frozen_ae(tmp_path):
+    """A tiny ae-kimsathe saved as a trained one would be: ``(weights dir, sha256)``."""
+    torch.manual_seed(7)
+    weights = tmp_path / "weights"
+    save_generator(weights / "ae-kimsathe.safetensors", registry.build("ae-kimsathe", "tiny"), {"steps": 0})
+    return weights, content_hash(weights / "ae-kimsathe.safetensors")
+
+
+def _error(capsys) -> str:
+    """The one line a refused command writes to stderr (and nothing on stdout)."""
+    out, err = capsys.readouterr()
+    assert not out, out
+    err = err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def _train(*args: str, data: Path) -> int:
+    return main(["train", *args, "--data", str(data), "-q"])
+
+
+# -- the default preset -----------------------------------------------------------------------
+
+def test_the_default_preset_is_the_models_own(monkeypatch):
+    assert default_preset("sr-hifigan") == "live"
+    assert default_preset("sr16-unet") == "live" and default_preset("sr16-wgan-c") == "live"
+    assert "live" not in presets("ae-kimsathe") and default_preset("ae-kimsathe") == "small"
+    import rtgan.training.config as config
+    monkeypatch.setattr(config, "presets", lambda model: {"b": None, "a": None})
+    assert default_preset("anything") == "b"  # neither live nor small: the recipe's first
+    monkeypatch.setattr(config, "presets", lambda model: {})
+    with pytest.raises(KeyError, match="no presets"):
+        default_preset("anything")
+
+
+def test_train_without_preset_takes_the_models_default(recorded, tmp_path, capsys):
+    assert _train("ae-kimsathe", "--steps", "1", data=tmp_path) == 0
+    assert _train("sr16-unet", "--steps", "1", data=tmp_path) == 0
+    ae, unet = recorded
+    assert ae["cfg"].preset == "small" and ae["cfg"].model == "ae-kimsathe" and ae["cfg"].steps == 1
+    assert ae["run_dir"] == Path("runs/ae-kimsathe-small") and ae["weights_dir"] is None
+    assert unet["cfg"].preset == "live" and unet["run_dir"] == Path("runs/sr16-unet-live")
+
+
+def test_an_unknown_preset_lists_the_models_presets(recorded, tmp_path, capsys):
+    assert _train("ae-kimsathe", "--preset", "live", data=tmp_path) == 2
+    line = _error(capsys)
+    assert "model 'ae-kimsathe' has no training preset 'live'; presets: tiny, small, paper" in line
+    assert not recorded
+
+
+def test_the_help_gives_the_defaults(capsys):
+    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and isinstance(a.choices, dict))
+    text = " ".join(sub.choices["train"].format_help().split())
+    assert "default: live, or small, or the model's first preset" in text
+    assert f"(default: {ContentLossSettings().content_weight:g})" in text  # --lambda-content
+    assert f"default: the shipped weights, {registry.WEIGHTS_DIR}" in " ".join(text.split())  # --weights-dir
+    for option in ("--lambda-content FLOAT", "--content-net-sha256 HEX", "--weights-dir DIR"):
+        assert option in text
+
+
+# -- content-loss settings and the frozen networks' directory ---------------------------------
+
+def test_content_options_reach_the_config_and_the_loop(recorded, frozen_ae, tmp_path):
+    weights, sha = frozen_ae
+    for model in C_MODELS:
+        assert _train(model, "--preset", "tiny", "--lambda-content", "0.25", "--content-net-sha256", sha.upper(),
+                      "--weights-dir", str(weights), data=tmp_path) == 0
+    for model, call in zip(C_MODELS, recorded, strict=True):
+        cfg = call["cfg"]
+        assert cfg.model == model and cfg.preset == "tiny"
+        assert cfg.content_weight == 0.25 and cfg.content_net_sha256 == sha  # lower-cased
+        assert call["weights_dir"] == weights
+    # without --weights-dir the loop gets None: the shipped weights
+    assert _train("sr16-unet-c", "--preset", "tiny", "--content-net-sha256", sha, data=tmp_path) == 0
+    assert recorded[-1]["weights_dir"] is None
+    assert recorded[-1]["cfg"].content_weight == ContentLossSettings().content_weight
+
+
+@pytest.mark.parametrize("model,option,value,message", [
+    ("sr-hifigan", "--lambda-content", "0.5",
+     "model 'sr-hifigan''s training has no content loss (--lambda-content); models with one: " + ", ".join(C_MODELS)),
+    ("sr16-unet", "--content-net-sha256", "0" * 64, "model 'sr16-unet''s training has no content loss "
+                                                    "(--content-net-sha256)"),
+    ("ae-kimsathe", "--weights-dir", ".", "model 'ae-kimsathe''s training loads no frozen networks (--weights-dir"),
+    ("sr16-gan", "--weights-dir", ".", "model 'sr16-gan''s training loads no frozen networks (--weights-dir"),
+    ("ae-kimsathe", "--no-adversarial", None, "model 'ae-kimsathe''s training has no setting adversarial "
+                                              "(--no-adversarial)"),
+    ("sr16-unet-c", "--lambda-content", "-1", "content_weight must be a finite number >= 0"),
+    ("sr16-unet-c", "--content-net-sha256", "abc", "content_net_sha256 must be 64 lowercase hex digits"),
+])
+def test_settings_a_models_training_lacks_are_refused_in_one_line(recorded, tmp_path, capsys, model, option,
+                                                                  value, message):
+    args = [option] + ([value] if value is not None else [])
+    assert _train(model, "--preset", "tiny", *args, "--run-dir", str(tmp_path / "run"), data=tmp_path) == 2
+    assert message in _error(capsys)
+    assert not recorded and not (tmp_path / "run").exists()
+
+
+def test_weights_dir_without_a_hash_or_that_is_missing(recorded, frozen_ae, tmp_path, capsys):
+    weights, sha = frozen_ae
+    assert _train("sr16-unet-c", "--preset", "tiny", "--weights-dir", str(weights), data=tmp_path) == 2
+    line = _error(capsys)
+    assert "train ae-kimsathe first" in line and "--content-net-sha256 HASH --weights-dir runs/ae-kimsathe" in line
+    missing = tmp_path / "nowhere"
+    assert _train("sr16-unet-c", "--preset", "tiny", "--content-net-sha256", sha, "--weights-dir", str(missing),
+                  data=tmp_path) == 2
+    assert f"--weights-dir {missing} is not a directory" in _error(capsys)
+    assert not recorded
+
+
+def test_cli_trains_sr16_unet_c_against_a_frozen_autoencoder(corpus, frozen_ae, tmp_path, capsys):
+    """End to end: the hash and the directory from the command line load the frozen network; its weight is used."""
+    weights, sha = frozen_ae
+    run = tmp_path / "run"
+    assert main(["train", "sr16-unet-c", "--data", str(corpus), "--preset", "tiny", "--steps", "2",
+                 "--val-every", "2", "--ckpt-every", "2", "--lambda-content", "0.5", "--content-net-sha256", sha,
+                 "--weights-dir", str(weights), "--run-dir", str(run), "-q"]) == 0
+    assert "trained 2 steps" in capsys.readouterr().out
+    _, meta = read_checkpoint(run / "last.safetensors")
+    assert meta["frozen"] == {CONTENT_NET: {"model": "ae-kimsathe", "sha256": sha}}
+    assert meta["networks"] == ["generator"] and meta["step"] == 2
+    tc = meta["train_config"]
+    assert (tc["model"], tc["content_weight"], tc["content_net_sha256"]) == ("sr16-unet-c", 0.5, sha)
+    assert [h["step"] for h in meta["history"]] == [0, 2] and all(h["content"] > 0 for h in meta["history"])
+    # a wrong hash for the same directory is refused before anything is written
+    other = tmp_path / "run2"
+    assert main(["train", "sr16-unet-c", "--data", str(corpus), "--preset", "tiny", "--steps", "2",
+                 "--content-net-sha256", "0" * 64, "--weights-dir", str(weights), "--run-dir", str(other), "-q"]) == 2
+    assert f"content hash {sha}" in _error(capsys)
+    assert not other.exists()
