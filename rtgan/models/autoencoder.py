@@ -31,7 +31,6 @@ ae-kimsathe``) with :class:`AETrainConfig`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -42,7 +41,7 @@ from torch import nn
 from .base import Generator
 from .layers import (Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align_phase,
                      cached_conv)
-from .recipe import Recipe, TrainConfig
+from .recipe import Recipe, TrainConfig, resampled_length
 from .registry import build, make_config, register, register_recipe
 
 
@@ -335,8 +334,7 @@ class AEKimSatheRecipe(Recipe):
 
     def target_length(self, corpus_samples: int) -> int:
         """Samples at the model's rate made from ``corpus_samples`` corpus samples (resampled, whole frames)."""
-        n = math.ceil(corpus_samples * self.rate / self.cfg.corpus_rate)
-        return n - n % self.unit
+        return resampled_length(corpus_samples, int(self.cfg.corpus_rate), int(self.rate), self.unit)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"generator": build(self.cfg.model, self.cfg.preset)}

@@ -95,6 +95,13 @@ class TrainConfig:
         return cls(**tuples(d))
 
 
+def resampled_length(corpus_samples: int, corpus_rate: int, rate: int, unit: int) -> int:
+    """Samples at ``rate`` Hz made from ``corpus_samples`` at ``corpus_rate`` Hz, cropped down to a
+    multiple of ``unit`` (a model's whole frames): ``ceil(n rate / corpus_rate)`` rounded down."""
+    n = -(-corpus_samples * rate // corpus_rate)
+    return n - n % unit
+
+
 def tuples(d: dict) -> dict:
     """JSON turns tuples into lists; turn them back (dict values, recursively)."""
     out = {}

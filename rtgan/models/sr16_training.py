@@ -21,7 +21,7 @@ from torch import nn
 
 from ..losses import (clip_weights_, nonsaturating_discriminator_loss, nonsaturating_generator_loss,
                       wasserstein_critic_loss, wasserstein_generator_loss)
-from .recipe import Recipe, TrainConfig
+from .recipe import Recipe, TrainConfig, resampled_length
 from .registry import build, make_config, register_recipe
 from .sr16 import SR16UNet  # noqa: F401  (registers the models before their recipes below)
 from .wavegan import WaveGANConfig, WaveGANDiscriminator
@@ -201,8 +201,7 @@ class SR16UNetRecipe(Recipe):
 
     def target_length(self, corpus_samples: int) -> int:
         """Samples of ``y`` made from ``corpus_samples`` corpus samples: resampled, cropped to whole frames."""
-        n = math.ceil(corpus_samples * self.rate / self.cfg.corpus_rate)
-        return n - n % self.unit
+        return resampled_length(corpus_samples, int(self.cfg.corpus_rate), int(self.rate), self.unit)
 
     # -- networks -------------------------------------------------------------------------
 
