@@ -119,6 +119,14 @@ def add_parsers(sub) -> None:
                    "(default: from --png)")
     e.add_argument("--update-metadata", action="store_true",
                    help="store the tables and tonal figure in --checkpoint's JSON (default: off)")
+    e.add_argument("--sr16", nargs="+", metavar="MODEL=CKPT",
+                   help="seed 002's Fig. 3 instead: SNR, LSD (mean ± std) and ViSQOL speech mode of the cubic "
+                        "spline and each 16 kHz model (sr16-unet, sr16-gan, sr16-wgan and their -c variants, "
+                        "ratio 2 or 4) per domain; MODEL alone takes its shipped weights (default: none; "
+                        "--model with a 16 kHz model's --checkpoint does the same for one model)")
+    e.add_argument("--anti-alias", choices=("cheby1", "kaiser"), default="cheby1",
+                   help="sr16 evaluation only: low-pass before decimation, as the sr16 recipes' anti_alias "
+                        "(default: %(default)s)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar (default: shown)")
 
 
@@ -261,9 +269,15 @@ def cmd_calibrate(args, argv) -> int:
 def cmd_eval(args, argv) -> int:
     from ..audio.bandlimit import BAND_LIMITERS
     from ..evaluate import default_cache_path, evaluate, format_table, format_tonal, write_json
+    if args.sr16:
+        return _cmd_eval_sr16(args, argv, _sr16_models(args.sr16))
     if args.update_metadata and not args.checkpoint:
         raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
     model = common.load_model(args)
+    if int(model.sample_rate_out) == 16000:  # a 16 kHz model: seed 002's Fig. 3 (sr16-unet and kin)
+        from ..evaluate_sr16 import check_sr16_model
+        check_sr16_model(model, args.model)
+        return _cmd_eval_sr16(args, argv, {args.model: model})
     limiters = list(dict.fromkeys(args.limiter))
     cache = False if args.no_cache else (Path(args.cache) if args.cache else True)
     result = evaluate(model, Path(args.data), split=args.split, limiters=limiters, visqol=not args.no_visqol,
@@ -308,4 +322,42 @@ def cmd_eval(args, argv) -> int:
             "table": result.table, "tonal": result.tonal, "command": common.command_line(argv)}
         atomic_write_text(meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         print(f"updated {meta_file}")
+    return 0
+
+
+def _sr16_models(specs: list[str]) -> dict:
+    """``MODEL=CKPT`` (or ``MODEL``: its shipped weights) -> ``{label: generator}``; a repeated
+    model name is labelled with its checkpoint's stem."""
+    from ..evaluate_sr16 import check_sr16_model
+    from ..models import registry
+    models = {}
+    for spec in specs:
+        name, _, ckpt = spec.partition("=")
+        if not name:
+            raise ValueError(f"--sr16 {spec!r}: expected MODEL=CHECKPOINT or MODEL")
+        model = registry.load_model(name, path=ckpt or None)
+        label = name if name not in models else f"{name} ({Path(ckpt).stem if ckpt else 'shipped'})"
+        check_sr16_model(model, spec)
+        models[label] = model
+    return models
+
+
+def _cmd_eval_sr16(args, argv, models: dict) -> int:
+    """``rtgan eval`` for 16 kHz models: :func:`rtgan.evaluate_sr16.evaluate_sr16`, its table and JSON."""
+    from ..evaluate_sr16 import evaluate_sr16, format_fig3, write_json
+    for flag, value in (("--png", args.png), ("--png-speech", args.png_speech),
+                        ("--update-metadata", args.update_metadata)):
+        if value:
+            raise ValueError(f"{flag} is not available for the 16 kHz (sr16) evaluation")
+    result = evaluate_sr16(models, Path(args.data), split=args.split, max_clips=args.max_clips,
+                           visqol=not args.no_visqol, progress=not args.quiet, anti_alias=args.anti_alias)
+    print(format_fig3(result))
+    t = result.timing
+    print(f"{t['clips']} clips in {t['seconds']:.1f} s"
+          + (f"; ViSQOL {t['visqol_calls']} calls, {t['visqol_seconds']:.1f} s" if t["visqol_calls"] else ""))
+    if args.json:
+        extra = {"checkpoints": args.sr16 or [f"{args.model}={args.checkpoint or 'shipped'}"], "split": args.split,
+                 "anti_alias": args.anti_alias, "command": common.command_line(argv)}
+        write_json(result, Path(args.json), extra)
+        print(f"wrote {args.json}")
     return 0
