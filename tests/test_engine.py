@@ -150,3 +150,29 @@ def test_render_writes_a_different_rate_model_at_its_output_rate(tmp_path, mode)
     if mode != "ola":  # overlap-add is its own framing; the others equal offline inference
         ref = np.clip(offline(m, torch.from_numpy(x)[None, None])[0, 0].numpy(), -1, 1)
         assert np.abs(y - ref).max() <= 1e-4
+
+
+@pytest.mark.parametrize("block", [7, 64])
+def test_bench_latency_is_in_output_frames_for_a_rate_changing_model(block):
+    from rtgan.engine.bench import bench_stream
+    from rtgan.engine.stateful import StatefulStream
+    m = random_model("toy-up2")
+    row = bench_stream(m, block_size=block, threads=1, mode="stateful", seconds=0.05, runtime="eager")
+    stream = StatefulStream(m, block, runtime="eager")
+    # one block of buffering (2 * block output frames) + the stream's delay, at the 16 kHz output rate
+    assert row.latency_samples == 2 * block + stream.latency_samples
+    assert row.latency_ms == pytest.approx(1000 * row.latency_samples / 16000)
+
+
+def test_a_model_with_nothing_to_prime_starts_from_zero_state():
+    class Gain(Identity):
+        def __init__(self):
+            super().__init__()
+            self.g = torch.nn.Parameter(torch.tensor(2.0))
+
+        def forward(self, x):
+            return self.g * x
+
+    m = Gain()
+    assert m.left_context == m.latency_samples == 0
+    assert m.init_state(3) == ()

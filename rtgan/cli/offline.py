@@ -79,11 +79,14 @@ def cmd_bench(args) -> int:
     to_stdout = args.json == "-"
     if not to_stdout:
         g = model.stream_granule
-        print(f"model {model.name}  {model.num_parameters():,} parameters  {model.sample_rate_in} Hz  "
+        rates = (f"{model.sample_rate_in} Hz" if model.sample_rate_in == model.sample_rate_out
+                 else f"{model.sample_rate_in} Hz in, {model.sample_rate_out} Hz out")
+        print(f"model {model.name}  {model.num_parameters():,} parameters  {rates}  "
               f"(torch {torch.__version__}, {'CUDA' if torch.cuda.is_available() else 'CPU'}, "
               f"{torch.get_num_threads()} cores visible)")
-        print(f"model latency {model.latency_samples} samples (lookahead {model.lookahead}, granule {g}); "
-              f"algorithmic latency = block + model latency + FIFO (< {g}, 0 when {g} divides the block)")
+        print(f"model latency {model.latency_samples} output samples (lookahead {model.lookahead}, granule {g} "
+              f"input samples); algorithmic latency = block + model latency + FIFO (< one granule, 0 when {g} "
+              f"divides the block), in output samples")
         print(f"{'block':>6} {'thr':>3} {'mode':>12} {'runtime':>11} {'latency':>8} {'ms':>6} {'median':>7} "
               f"{'p99':>7} {'max':>7} {'RTF':>6} {'offline':>8} {'x offline':>9}")
         print(f"{'':>6} {'':>3} {'':>12} {'':>11} {'samples':>8} {'':>6} {'ms':>7} {'ms':>7} {'ms':>7} {'':>6} "

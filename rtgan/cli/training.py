@@ -335,8 +335,14 @@ def _sr16_models(specs: list[str]) -> dict:
         name, _, ckpt = spec.partition("=")
         if not name:
             raise ValueError(f"--sr16 {spec!r}: expected MODEL=CHECKPOINT or MODEL")
+        if name not in registry.available():
+            raise ValueError(f"--sr16 {spec!r}: unknown model {name!r} (models: {', '.join(registry.available())})")
+        if ckpt and not Path(ckpt).is_file():
+            raise ValueError(f"--sr16 {spec!r}: no checkpoint file {ckpt}")
         model = registry.load_model(name, path=ckpt or None)
         label = name if name not in models else f"{name} ({Path(ckpt).stem if ckpt else 'shipped'})"
+        if label in models:
+            raise ValueError(f"--sr16 {spec!r} is given twice")
         check_sr16_model(model, spec)
         models[label] = model
     return models

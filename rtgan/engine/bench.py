@@ -114,7 +114,8 @@ def bench_stream(model: Generator, block_size: int = 256, threads: int = 1, mode
                 times.append(time.perf_counter() - t0)
         times_ms = 1000.0 * np.asarray(times)
         offline_block_ms = float(np.median(offline_ms))
-        latency = block_size + stream.latency_samples
+        # one block of buffering plus the engine's delay, both in output frames
+        latency = getattr(stream, "out_block_size", block_size) + stream.latency_samples
         median = float(np.median(times_ms))
         block_ms = 1000.0 * block_size / sr
         return BenchResult(

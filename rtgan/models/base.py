@@ -171,7 +171,8 @@ class Generator(nn.Module):
         state = tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in self.state_shapes(batch))
         g = self.stream_granule
         prime = -(-(self.left_context + input_length(self.latency_samples, self.rate_ratio)) // g) * g
-        _, state = self.step(torch.zeros(batch, self.port_in.channels, prime, dtype=dtype, device=device), state)
+        if prime:  # a model with no context and no latency has nothing to prime
+            _, state = self.step(torch.zeros(batch, self.port_in.channels, prime, dtype=dtype, device=device), state)
         return state
 
     @torch.no_grad()
