@@ -24,7 +24,6 @@ as seed 002's Fig. 3 reports them, plus the 95 % confidence half-width
 """
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import logging
@@ -46,7 +45,7 @@ from .models.base import Generator
 log = logging.getLogger(__name__)
 
 __all__ = ["SAMPLE_RATE", "RATIOS", "SPLINE", "METRICS", "SR16Result", "check_sr16_model", "evaluate_sr16",
-           "format_fig3", "write_json", "visqol_speech"]
+           "format_fig3", "write_json"]
 
 #: Output rate (Hz) of the models and of the targets.
 SAMPLE_RATE = 16000
@@ -63,7 +62,6 @@ CORPUS_RATE = 48000
 STD_NOTE = "mean ± standard deviation over clips (ddof=1), as seed 002's Fig. 3"
 _HEADS = {"snr_db": ("SNR dB", 2), "lsd": ("LSD", 3), "visqol": ("ViSQOL (speech)", 2)}
 
-_SPEECH_API = None
 
 
 def check_sr16_model(model: Generator, label: str = "model") -> int:
@@ -79,56 +77,6 @@ def check_sr16_model(model: Generator, label: str = "model") -> int:
                          f"{' or '.join(str(SAMPLE_RATE // r) for r in RATIOS)} Hz (ratio "
                          f"{' or '.join(map(str, RATIOS))}), got {rin} Hz -> {rout} Hz")
     return int(ratio)
-
-
-def _speech_api():
-    """visqol-python's speech-mode instance (created once) and a note on its mapping.
-
-    Raises:
-        ImportError: visqol-python is not installed.
-        ValueError: the installed visqol-python has no speech mode.
-    """
-    global _SPEECH_API
-    if _SPEECH_API is None:
-        try:
-            from visqol import VisqolApi
-        except ImportError as exc:
-            raise ImportError("ViSQOL needs visqol-python: pip install 'rtgan[eval]'") from exc
-        lattice = importlib.util.find_spec("ai_edge_litert") is not None
-        api = VisqolApi()
-        try:
-            api.create(mode="speech", use_lattice_model=lattice)
-        except TypeError:  # an older API without the lattice switch
-            api.create(mode="speech")
-        mapping = ("deep-lattice mapping" if lattice else
-                   "polynomial mapping (ai-edge-litert not installed; visqol-python warns it may over-predict "
-                   "MOS by 1-2 points against the C++ default)")
-        _SPEECH_API = (api, mapping)
-    return _SPEECH_API
-
-
-def visqol_speech(estimate, target, sample_rate: int = SAMPLE_RATE) -> float:
-    """ViSQOL v3 speech-mode MOS-LQO of ``estimate`` against ``target`` (1-D, 16 kHz).
-
-    Pairs shorter than 1.25 s are tiled to it, estimate and reference alike, as
-    :func:`rtgan.metrics.visqol` does (ViSQOL needs about a second).
-
-    Raises:
-        ValueError: ``sample_rate`` is not 16000, bad or mismatched inputs, or no speech mode.
-        ImportError: no visqol-python.
-    """
-    if isinstance(sample_rate, bool) or sample_rate != SAMPLE_RATE:
-        raise ValueError(f"visqol_speech: speech mode needs {SAMPLE_RATE} Hz signals, got {sample_rate!r}")
-    est = _metrics._as_mono_float64(estimate, "visqol_speech: estimate")
-    ref = _metrics._as_mono_float64(target, "visqol_speech: target")
-    if est.shape != ref.shape:
-        raise ValueError(f"visqol_speech: estimate has {est.size} samples, target {ref.size}")
-    least = -(-_metrics.VISQOL_MIN_SAMPLES * SAMPLE_RATE // _metrics.VISQOL_SAMPLE_RATE)
-    if est.size < least:
-        reps = -(-least // est.size)
-        est, ref = np.tile(est, reps), np.tile(ref, reps)
-    api, _ = _speech_api()
-    return float(api.measure_from_arrays(ref, est, SAMPLE_RATE).moslqo)
 
 
 @dataclass
@@ -208,7 +156,8 @@ def evaluate_sr16(models: dict[str, Generator], corpus: str | Path, split: str =
     use_visqol = False
     if visqol:
         try:
-            _, mapping = _speech_api()
+            _metrics._visqol_api("speech")
+            mapping = _metrics.visqol_mapping("speech")
             use_visqol = True
             notes.append(f"ViSQOL v3 speech mode at {SAMPLE_RATE} Hz (visqol-python {_metrics.visqol_version()}, "
                          f"{mapping}), speech clips only")
@@ -233,7 +182,7 @@ def evaluate_sr16(models: dict[str, Generator], corpus: str | Path, split: str =
         out = {"snr_db": float(_metrics.snr(est, y)), "lsd": float(_metrics.lsd(est, y))}
         if use_visqol and domain == SPEECH:
             t0 = time.perf_counter()
-            out["visqol"] = visqol_speech(est, y)
+            out["visqol"] = _metrics.visqol(est, y, SAMPLE_RATE, mode="speech")
             timing["visqol_seconds"] += time.perf_counter() - t0
             timing["visqol_calls"] += 1
         return out

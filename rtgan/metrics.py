@@ -19,6 +19,7 @@ that stride-2 subpixel layers can leave).
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Union
 
 import numpy as np
@@ -195,17 +196,23 @@ def lsd(
 
 #: Sample rate (Hz) ViSQOL's audio mode is defined at.
 VISQOL_SAMPLE_RATE = 48000
+#: Sample rate (Hz) of each ViSQOL mode: audio (music, full band) and speech (wide band).
+VISQOL_MODE_RATES = {"audio": VISQOL_SAMPLE_RATE, "speech": 16000}
 #: Shortest signal (samples at 48 kHz) ViSQOL's audio mode scores: its patches are 45
 #: frames of its gammatone spectrogram, ~1 s. Shorter pairs are tiled (see :func:`visqol`).
 VISQOL_MIN_SAMPLES = 48000 * 5 // 4
-_VISQOL_API = None
+_VISQOL_APIS: dict = {}
 
 
-def _visqol_api():
-    """The process's ViSQOL v3 audio-mode instance, created on first use (loading the SVR
-    model takes about a second)."""
-    global _VISQOL_API
-    if _VISQOL_API is None:
+def _visqol_api(mode: str = "audio"):
+    """The process's ViSQOL v3 instance for ``mode``, created on first use (loading the model
+    takes about a second); speech mode uses the deep-lattice mapping when ai-edge-litert is
+    installed (see :func:`visqol_mapping`).
+
+    Raises:
+        ImportError: visqol-python is not installed.
+    """
+    if mode not in _VISQOL_APIS:
         try:
             from visqol import VisqolApi
         except ImportError as exc:
@@ -213,9 +220,30 @@ def _visqol_api():
                 "visqol() needs visqol-python: pip install 'rtgan[eval]' (or pip install visqol-python)"
             ) from exc
         api = VisqolApi()
-        api.create(mode="audio")
-        _VISQOL_API = api
-    return _VISQOL_API
+        if mode == "speech":
+            try:
+                api.create(mode="speech", use_lattice_model=_has_lattice())
+            except TypeError:  # an older API without the lattice switch
+                api.create(mode="speech")
+        else:
+            api.create(mode=mode)
+        _VISQOL_APIS[mode] = api
+    return _VISQOL_APIS[mode]
+
+
+def _has_lattice() -> bool:
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def visqol_mapping(mode: str) -> str:
+    """How ``mode``'s similarities become a MOS: ``"SVR"`` (audio), the deep-lattice model, or
+    visqol-python's polynomial fallback (speech without ai-edge-litert; it warns that this may
+    over-predict MOS by 1-2 points against the C++ default)."""
+    if mode == "audio":
+        return "SVR mapping"
+    return ("deep-lattice mapping" if _has_lattice() else
+            "polynomial mapping (ai-edge-litert not installed; visqol-python warns it may over-predict "
+            "MOS by 1-2 points against the C++ default)")
 
 
 def visqol_version() -> str | None:
@@ -241,8 +269,9 @@ def _as_mono_float64(x, name: str) -> np.ndarray:
     return arr
 
 
-def visqol(estimate: ArrayLike, target: ArrayLike, sample_rate: int = VISQOL_SAMPLE_RATE) -> float:
-    """ViSQOL v3 audio-mode MOS-LQO of ``estimate`` against the reference ``target``.
+def visqol(estimate: ArrayLike, target: ArrayLike, sample_rate: int = VISQOL_SAMPLE_RATE,
+           mode: str = "audio") -> float:
+    """ViSQOL v3 MOS-LQO of ``estimate`` against the reference ``target``, audio or speech mode.
 
     ViSQOL (Hines, Skoglund, Kokaram & Harte 2015, "ViSQOL: an objective speech quality
     model", EURASIP J. Audio Speech Music Process.; v3: Chinen, Lim, Skoglund, Gureev,
@@ -250,42 +279,47 @@ def visqol(estimate: ArrayLike, target: ArrayLike, sample_rate: int = VISQOL_SAM
     and audio metric", QoMEX) compares gammatone spectrograms of the two signals patch by
     patch (NSIM similarity) and maps the similarities to a mean-opinion score with an SVR
     trained on listening tests. Audio mode, the one for music and full-band audio, is
-    defined at 48 kHz. Here: visqol-python's ``VisqolApi`` (``create(mode="audio")`` once
-    per process, reused), on float64 arrays.
+    defined at 48 kHz; speech mode (wide-band speech) at 16 kHz. Here: visqol-python's
+    ``VisqolApi`` (``create(mode=...)`` once per process and mode, reused), on float64 arrays.
 
     Cost: numba compiles the kernels on the first call of a fresh install (~10 s; the
     compiled code is cached on disk), then about 0.1 s per second of audio on one core
     (~1 s for a 10 s clip).
 
     Short signals: ViSQOL needs at least ~1 s (45 spectrogram frames per patch). A pair
-    shorter than :data:`VISQOL_MIN_SAMPLES` (1.25 s) is tiled, estimate and reference
+    shorter than 1.25 s (:data:`VISQOL_MIN_SAMPLES` at 48 kHz) is tiled, estimate and reference
     alike, to that length, so a 0.6 s spoken word is scored as the same word said back to
     back (the score of identical signals stays at the maximum).
 
     Args:
         estimate: degraded / processed signal, 1-D ``(samples,)``, numpy or tensor.
         target: reference signal, 1-D, the same length.
-        sample_rate: rate of both in Hz; must be 48000.
+        sample_rate: rate of both in Hz; must be the mode's (:data:`VISQOL_MODE_RATES`).
+        mode: ``"audio"`` (48 kHz) or ``"speech"`` (16 kHz).
 
     Returns:
         MOS-LQO, a float in about [1, 5] (identical signals give ~4.7, the maximum the
         mapping reaches).
 
     Raises:
-        ValueError: ``sample_rate`` is not 48000, an input is not 1-D, is empty, non-real or
-            non-finite, or the lengths differ.
+        ValueError: an unknown mode, ``sample_rate`` not the mode's, an input that is not 1-D,
+            is empty, non-real or non-finite, or lengths that differ.
         ImportError: visqol-python is not installed (``pip install 'rtgan[eval]'``).
     """
-    if isinstance(sample_rate, bool) or sample_rate != VISQOL_SAMPLE_RATE:
-        raise ValueError(f"visqol: audio mode needs {VISQOL_SAMPLE_RATE} Hz signals, got sample_rate={sample_rate!r}")
+    if mode not in VISQOL_MODE_RATES:
+        raise ValueError(f"visqol: unknown mode {mode!r}; expected one of {sorted(VISQOL_MODE_RATES)}")
+    rate = VISQOL_MODE_RATES[mode]
+    if isinstance(sample_rate, bool) or sample_rate != rate:
+        raise ValueError(f"visqol: {mode} mode needs {rate} Hz signals, got sample_rate={sample_rate!r}")
     est = _as_mono_float64(estimate, "visqol: estimate")
     ref = _as_mono_float64(target, "visqol: target")
     if est.shape != ref.shape:
         raise ValueError(f"visqol: estimate has {est.size} samples, target {ref.size}")
-    if est.size < VISQOL_MIN_SAMPLES:
-        reps = -(-VISQOL_MIN_SAMPLES // est.size)
+    least = -(-VISQOL_MIN_SAMPLES * rate // VISQOL_SAMPLE_RATE)
+    if est.size < least:
+        reps = -(-least // est.size)
         est, ref = np.tile(est, reps), np.tile(ref, reps)
-    result = _visqol_api().measure_from_arrays(ref, est, VISQOL_SAMPLE_RATE)
+    result = _visqol_api(mode).measure_from_arrays(ref, est, rate)
     return float(result.moslqo)
 
 

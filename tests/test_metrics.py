@@ -258,3 +258,28 @@ def test_visqol_scores_a_short_word_by_tiling_it():
     reps = -(-VISQOL_MIN_SAMPLES // len(word))
     assert visqol(word, word) > 4.5
     assert visqol(x48, word) == pytest.approx(visqol(np.tile(x48, reps), np.tile(word, reps)))
+
+
+def test_visqol_modes_check_their_rates():
+    x = np.zeros(SR)
+    with pytest.raises(ValueError, match="16000"):
+        visqol(x, x, sample_rate=SR, mode="speech")
+    with pytest.raises(ValueError, match="unknown mode"):
+        visqol(x, x, mode="music")
+
+
+@pytest.mark.slow
+def test_visqol_speech_mode_scores_16k_speech_and_tiles_short_words():
+    pytest.importorskip("visqol")
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    y, _ = sf.read(EXAMPLES / "speech_klettres_en_car-dog.flac", dtype="float64")
+    y16 = resample_poly(y, 1, 3)
+    word = y16[:int(0.6 * 16000)]
+    muffled = resample_poly(resample_poly(word, 1, 4), 4, 1)[:len(word)]
+    reps = -(-20000 // len(word))  # 1.25 s at 16 kHz
+    same = visqol(word, word, 16000, mode="speech")
+    assert 1.0 <= visqol(muffled, word, 16000, mode="speech") < same
+    assert visqol(muffled, word, 16000, mode="speech") == pytest.approx(
+        visqol(np.tile(muffled, reps), np.tile(word, reps), 16000, mode="speech"))
