@@ -370,3 +370,48 @@ def test_cli_trains_sr16_gan_end_to_end(corpus, tmp_path, capsys):
     assert meta["train_config"]["model"] == "sr16-gan" and meta["train_config"]["steps"] == 3
     g = registry.load_model("sr16-gan", path=run / "sr16-gan.safetensors")
     assert isinstance(g, SR16GAN) and g.sample_rate_in == 8000 and g.sample_rate_out == 16000
+
+
+def test_init_from_starts_the_generator_from_a_trained_checkpoint(corpus, tmp_path, capsys):
+    """``--init-from``: the step-0 generator is the source's (another model name, another ratio), recorded with its hash."""
+    from rtgan.cli.main import main
+    from rtgan.training.frozen import content_hash
+    src = tmp_path / "unet"
+    assert main(["train", "sr16-unet", "--data", str(corpus), "--preset", "tiny", "--steps", "2",
+                 "--run-dir", str(src), "-q"]) == 0
+    source = src / "sr16-unet.safetensors"
+    trained = registry.load_generator(source).state_dict()
+    fresh = init_state(tiny("sr16-gan"), CPU).generator.state_dict()
+    assert any(not torch.equal(trained[k], fresh[k]) for k in trained)  # the warm start is visible
+    run = tmp_path / "gan"
+    assert main(["train", "sr16-gan", "--data", str(corpus), "--preset", "tiny", "--steps", "1", "--val-every", "1",
+                 "--run-dir", str(run), "--init-from", str(source), "-q"]) == 0
+    _, meta = read_checkpoint(run / "last.safetensors")
+    assert meta["init_from"]["sha256"] == content_hash(source) and meta["init_from"]["model"] == "sr16-unet"
+    assert meta["init_from"]["steps"] == 2
+    # the step-0 validation scores the source's weights: the source's own last validation (same clips)
+    src_last = read_checkpoint(src / "last.safetensors")[1]["history"][-1]
+    step0 = meta["history"][0]
+    assert step0["step"] == 0 and src_last["step"] == 2
+    assert step0["snr_db"] == pytest.approx(src_last["snr_db"], abs=1e-4)
+    assert step0["lsd"] == pytest.approx(src_last["lsd"], abs=1e-4)
+    # r = 4: the same weights (the ratio lives in the weight-free spline front end)
+    assert main(["train", "sr16-gan", "--data", str(corpus), "--preset", "tiny-r4", "--steps", "1",
+                 "--run-dir", str(tmp_path / "r4"), "--init-from", str(source), "-q"]) == 0
+    g4 = registry.load_generator(tmp_path / "r4" / "sr16-gan.safetensors")
+    assert g4.config.ratio == 4
+
+
+def test_init_from_that_does_not_fit_fails_before_the_run_directory(corpus, tmp_path, capsys):
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    other = tmp_path / "other.safetensors"
+    save_generator(other, registry.build("sr16-unet", "live-r2"), {})  # wider layers than tiny's
+    run = tmp_path / "run"
+    assert main(["train", "sr16-unet", "--data", str(corpus), "--preset", "tiny", "--steps", "1",
+                 "--run-dir", str(run), "--init-from", str(other), "-q"]) != 0
+    err = capsys.readouterr().err
+    assert "does not fit" in err and "\n" not in err.strip() and not run.exists()
+    assert main(["train", "sr16-unet", "--data", str(corpus), "--preset", "tiny", "--steps", "1",
+                 "--run-dir", str(run), "--init-from", str(tmp_path / "missing.safetensors"), "-q"]) != 0
+    assert "missing" in capsys.readouterr().err and not run.exists()

@@ -71,6 +71,10 @@ def add_parsers(sub) -> None:
     t.add_argument("--val-every", type=int,
                    help=f"steps between validations and generator snapshots ({per_preset('val_every')})")
     t.add_argument("--no-resume", action="store_true", help="start fresh even if run-dir has a checkpoint")
+    t.add_argument("--init-from", metavar="CKPT",
+                   help="start the generator from this trained checkpoint's weights (a warm start, e.g. sr16-gan "
+                        "from a trained sr16-unet; recorded in the metadata with its hash; ignored when the run "
+                        "resumes; default: random initialisation)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     from ..audio.bandlimit import BAND_LIMITERS
@@ -211,7 +215,7 @@ def cmd_train(args, argv) -> int:
     run_dir = Path(args.run_dir or f"runs/{args.model}-{preset}")
     state = train(cfg, Path(args.data), run_dir, device=str(dev), resume=not args.no_resume,
                   command=common.command_line(argv), progress=not args.quiet, max_minutes=args.max_minutes,
-                  weights_dir=weights_dir)
+                  weights_dir=weights_dir, init_from=args.init_from)
     last = state.history[-1] if state.history else {}
     if lead:
         print(f"trained {state.step} steps; last validation: {json.dumps(last)}; checkpoints in {run_dir}")

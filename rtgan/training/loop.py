@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 import torch
 
-from ..checkpoint import save_generator
+from ..checkpoint import CheckpointError, generator_state, read_checkpoint, save_generator
 from ..models import registry
 from ..models.recipe import Batch, Recipe, TrainConfig
 from . import distributed
 from .data import make_datasets
-from .frozen import load_frozen
+from .frozen import content_hash, load_frozen
 from .state import TrainState, check_names, load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,37 @@ def init_state(cfg: TrainConfig, device: torch.device, recipe: type[Recipe] | No
                          f"({sorted(set(nets) - set(frozen))})")
     check_names(nets)
     return TrainState(r, nets, optimisers, r.schedulers(optimisers), frozen=frozen)
+
+
+def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
+    """Start ``state``'s generator from the weights of a trained generator checkpoint (a warm start).
+
+    Any checkpoint whose generator tensors load strictly into this generator will do: the
+    same network under another model name (sr16-unet's weights for sr16-gan), or another
+    config with the same weight shapes (sr16's ratio lives in its spline front end, which
+    has no weights). Only the generator's weights are taken; optimisers start fresh.
+
+    Returns:
+        what the run's metadata records: the source's path, :func:`content_hash`, model,
+        steps and producing command.
+
+    Raises:
+        CheckpointError: an unreadable checkpoint, one without generator weights, or weights
+            that do not load strictly (missing, unexpected or differently shaped tensors).
+    """
+    path = Path(path)
+    tensors, meta = read_checkpoint(path)
+    weights = generator_state(tensors)
+    if not weights:
+        raise CheckpointError(f"--init-from {path}: no generator weights in it")
+    try:
+        state.generator.load_state_dict(weights, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"--init-from {path} ({meta.get('model')}) does not fit "
+                              f"{state.generator.name}: {' '.join(x.strip() for x in first[:3])}") from None
+    return {"path": str(path), "sha256": content_hash(path), "model": meta.get("model"),
+            "steps": meta.get("steps"), "command": meta.get("command")}
 
 
 def _detach(out: Any) -> Any:
@@ -216,7 +247,8 @@ def _infinite(loader):
 
 def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "auto", resume: bool = True,
           command: str = "", progress: bool = True, max_minutes: float | None = None,
-          recipe: type[Recipe] | None = None, weights_dir: str | Path | None = None) -> TrainState:
+          recipe: type[Recipe] | None = None, weights_dir: str | Path | None = None,
+          init_from: str | Path | None = None) -> TrainState:
     """Train ``cfg.model`` with its recipe until ``cfg.steps`` (or ``max_minutes``), checkpointing to ``run_dir``.
 
     Writes ``run_dir/last.safetensors`` (+ ``.json``; resumable, see :mod:`.state`),
@@ -238,13 +270,16 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
         max_minutes: stop (with a validation and a checkpoint) once this much wall time is used.
         recipe: the recipe class (default: the one registered with ``cfg.model``).
         weights_dir: where frozen networks are loaded from (default: the shipped weights).
+        init_from: a generator checkpoint to start from (:func:`init_generator`); ignored,
+            with a log line, when the run resumes from its own ``last.safetensors``.
 
     Raises:
         ValueError: no usable clips in the corpus (from the dataset), an unusable device
             (:func:`pick_device`) or a model without a recipe; all before ``run_dir`` is created.
         FileNotFoundError: ``corpus`` has no ``manifest.jsonl`` (also before ``run_dir`` exists).
         rtgan.checkpoint.CheckpointError: a frozen network that does not load or match its
-            hash (before ``run_dir`` exists), or a resume checkpoint that does not fit ``cfg``.
+            hash (before ``run_dir`` exists), an ``init_from`` that does not load (also before),
+            or a resume checkpoint that does not fit ``cfg``.
         FloatingPointError: a non-finite loss.
         RuntimeError: (distributed) a process group that cannot start, ranks that resumed
             at different steps, replicas whose weights diverged.
@@ -254,7 +289,8 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
     ctx, dev = distributed.setup(pick_device(device))
     done = False
     try:
-        state = _train(cfg, corpus, run_dir, dev, ctx, resume, command, progress, max_minutes, recipe, weights_dir)
+        state = _train(cfg, corpus, run_dir, dev, ctx, resume, command, progress, max_minutes, recipe, weights_dir,
+                       init_from)
         done = True
     finally:
         distributed.shutdown(ctx, wait=done)
@@ -263,12 +299,13 @@ def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "a
 
 def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.device, ctx: distributed.Context,
            resume: bool, command: str, progress: bool, max_minutes: float | None, recipe: type[Recipe] | None,
-           weights_dir: str | Path | None) -> TrainState:
+           weights_dir: str | Path | None, init_from: str | Path | None = None) -> TrainState:
     """:func:`train` on device ``dev``, as rank ``ctx.rank`` of a distributed run or alone."""
     from ..data.corpus import manifest_hash
 
     amp_dtype = torch.bfloat16 if (cfg.amp and dev.type == "cuda") else None
     state = init_state(cfg, dev, recipe, weights_dir)
+    warm = init_generator(state, init_from) if init_from is not None else None
     r = state.recipe
     train_set, val = make_datasets(Path(corpus) if corpus is not None else None, r, state.nets)
     if ctx.is_main:
@@ -280,6 +317,8 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
                             "recipe": cfg.recipe}
     if state.frozen:
         meta["frozen"] = state.frozen
+    if warm is not None:
+        meta["init_from"] = warm
     if ctx.enabled:
         meta["distributed"] = {"world_size": ctx.world_size, "backend": ctx.backend,
                                "examples_per_step": ctx.world_size * cfg.batch_size}
@@ -290,6 +329,11 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
         meta["command_history"] = old.get("command_history", [old.get("command", "")]) + [command]
         if ctx.is_main:
             log.info("resumed from %s at step %d", last, state.step)
+        meta.pop("init_from", None)
+        if old.get("init_from") is not None:  # where the run started, whatever this command says
+            meta["init_from"] = old["init_from"]
+        if warm is not None and ctx.is_main:
+            log.info("--init-from %s ignored: the run resumes from its own checkpoint", init_from)
     else:
         meta["command_history"] = [command]
     data_seed = cfg.seed
