@@ -215,9 +215,12 @@ def test_sr16_unet_c_trains_with_the_frozen_autoencoder(corpus, tmp_path, frozen
     assert content_hash(weights / "ae-kimsathe.safetensors") == sha
     terms = state.recipe.terms
     assert len(terms) == 3
+    train_set, _ = make_datasets(corpus, state.recipe, state.nets)
+    w = train_set[0][1].shape[-1]  # target samples per example: L_2 sums over them, so the content term is scaled
+    assert w == cfg.segment_samples // 3  # 48 -> 16 kHz
     for t in terms:
         assert t["gen_content"] > 0
-        assert t["gen_total"] == pytest.approx(t["gen_l2"] + 0.1 * t["gen_content"], rel=1e-5)
+        assert t["gen_total"] == pytest.approx(t["gen_l2"] + 0.1 * w * t["gen_content"], rel=1e-5)
     assert all("content" in h and h["content"] > 0 for h in state.history)
     tensors, meta = read_checkpoint(run / "last.safetensors")
     assert not any(k.startswith(f"{CONTENT_NET}.") for k in tensors)

@@ -43,7 +43,13 @@ class ContentLossSettings:
             to start.
         content_weight: ``lambda_c`` on the content term. Seed 002 gives no weight for its
             content term ("take the L_2 loss between them, finally add it to the generator
-            loss term", Sec. III), so seed 001's ``lambda_ae = 0.1`` (Sec. V-B, eq. 22).
+            loss term", Sec. III), so seed 001's ``lambda_ae = 0.1`` (Sec. V-B, eq. 22), chosen
+            there so that ``L_time`` and ``L_ae`` weigh alike. Seed 001's ``L_time`` is a
+            per-sample mean (eq. 15); seed 002's ``L_2`` sums over the ``W`` samples of an
+            example (:func:`.sr16_training.l2_loss`), so the recipes multiply the content term
+            by ``W`` as well: ``L_G = L_2 + lambda_c W L_ae (+ the adversarial term)``, the two
+            terms in seed 001's proportion whatever the clip length. (Unscaled, the term was
+            about 1e-6 of the generator loss at 0.5 s clips and changed nothing.)
 
     Raises:
         ValueError: a negative or non-finite ``content_weight``, a ``content_net_sha256`` that
@@ -92,7 +98,8 @@ class ContentLossMixin:
     The frozen network ``content`` (:data:`CONTENT_NET`) is ``cfg.content_net`` checked against
     ``cfg.content_net_sha256`` (:attr:`.recipe.Recipe.frozen`, set per run from the config); it
     gets no optimiser. The generator loss becomes the base recipe's plus
-    ``cfg.content_weight * L_ae(y_hat, y)``, ``L_ae`` the mean squared difference of the
+    ``cfg.content_weight * W * L_ae(y_hat, y)`` (``W``: target samples per example, see
+    :attr:`ContentLossSettings.content_weight`), ``L_ae`` the mean squared difference of the
     autoencoder's bottlenecks (seed 001 eq. 17, :func:`rtgan.losses.content_loss`), logged as
     ``gen_content``; validation adds ``content`` (``L_ae`` of the output) beside the base metrics.
     """
@@ -139,7 +146,7 @@ class ContentLossMixin:
         from ..losses import content_loss
         loss, terms = super().generator_loss(nets, batch, out, step)
         c = content_loss(self.content_features(nets), out.float(), batch[1])
-        loss = loss + self.cfg.content_weight * c
+        loss = loss + self.cfg.content_weight * out.shape[-1] * c  # W: L_2 sums over the example's samples
         terms["gen_content"] = float(c.detach())
         terms["gen_total"] = float(loss.detach())
         return loss, terms
