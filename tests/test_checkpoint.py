@@ -92,3 +92,32 @@ def test_checkpoint_is_not_pickle(tmp_path):
     # a safetensors file starts with an 8-byte little-endian header length and a JSON header
     head = path.read_bytes()[:9]
     assert head[8:9] == b"{"
+
+
+def test_tagged_shipped_weights_load_by_name_at_tag(tmp_path, monkeypatch):
+    """A model may ship several weights: ``NAME.safetensors`` and ``NAME@TAG.safetensors``."""
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    r2, r4 = registry.build("sr16-unet", "tiny"), registry.build("sr16-unet", "tiny-r4")
+    save_generator(tmp_path / "sr16-unet.safetensors", r2, {})
+    save_generator(tmp_path / "sr16-unet@r4.safetensors", r4, {})
+    save_generator(tmp_path / "sr16-unet-c@r4.safetensors", r4, {})  # another model's: not sr16-unet's
+    assert registry.shipped_weights("sr16-unet") == ["sr16-unet", "sr16-unet@r4"]
+    assert registry.shipped_weights("sr16-gan") == []
+    assert registry.load_model("sr16-unet").config.ratio == 2
+    assert registry.load_model("sr16-unet@r4").config.ratio == 4
+    assert registry.split_ref("sr16-unet@r4") == ("sr16-unet", "r4") and registry.split_ref("sr16-unet") == \
+        ("sr16-unet", None)
+    with pytest.raises(FileNotFoundError, match="shipped: sr16-unet, sr16-unet@r4"):
+        registry.load_model("sr16-unet@r8")
+    with pytest.raises(ValueError, match="weights tag"):
+        registry.load_model("sr16-unet@")
+    with pytest.raises(ValueError, match="weights tag"):
+        registry.load_model("sr16-unet@../x")
+    with pytest.raises(KeyError, match="unknown model 'nope'"):
+        registry.load_model("nope@r4")
+    with pytest.raises(ValueError, match="give the model name alone"):
+        registry.load_model("sr16-unet@r4", path=tmp_path / "sr16-unet@r4.safetensors")
+    # the tagged file still holds the model it is named after
+    save_generator(tmp_path / "sr16-gan@r4.safetensors", r4, {})
+    with pytest.raises(CheckpointError, match="holds model 'sr16-unet', not 'sr16-gan'"):
+        registry.load_model("sr16-gan@r4")

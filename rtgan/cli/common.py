@@ -38,6 +38,9 @@ def load_model(args) -> "object":
     if getattr(args, "checkpoint", None):
         return registry.load_model(args.model, path=args.checkpoint)
     if getattr(args, "random_weights", False):
+        name, tag = registry.split_ref(args.model)
+        if tag is not None:
+            raise ValueError(f"--random-weights builds {name} from --preset; {args.model!r} names shipped weights")
         return registry.build(args.model, args.preset)
     return registry.load_model(args.model)
 
@@ -59,7 +62,9 @@ def model_args(q: argparse.ArgumentParser, block_default=None,
                block_help: str = "samples per block at the model rate") -> None:
     """``--model``, ``--checkpoint``, ``--block-size`` (when ``block_default`` is given) and ``--runtime``."""
     from ..engine.runtime import STEP_RUNTIMES as RUNTIMES
-    q.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
+    q.add_argument("--model", default="sr-hifigan",
+                   help="registered model name, or NAME@TAG for one of its shipped weights, e.g. sr16-unet@r4 "
+                        "(see 'rtgan models'; default: %(default)s)")
     q.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights")
     if block_default is not None:
         q.add_argument("--block-size", type=samples, default=block_default,

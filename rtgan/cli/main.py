@@ -68,8 +68,9 @@ def cmd_models(args) -> int:
     from ..models import registry
     for name in registry.available():
         e = registry.entry(name)
-        shipped = (registry.WEIGHTS_DIR / f"{name}.safetensors").exists()
-        print(f"{name:16s} presets: {', '.join(e.presets):22s} shipped weights: {'yes' if shipped else 'no':3s}  {e.description}")
+        shipped = ", ".join(registry.shipped_weights(name)) or "none"
+        print(f"{name:16s} {e.description}")
+        print(f"{'':16s} presets: {', '.join(e.presets)}; shipped weights: {shipped}")
         # ports and kind do not depend on the preset: ask the smallest one
         m = registry.build(name, "tiny" if "tiny" in e.presets else next(iter(e.presets)))
         print(f"{'':16s} {m.kind}: {m.port_in} -> {m.port_out}")

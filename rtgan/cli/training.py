@@ -330,8 +330,8 @@ def cmd_eval(args, argv) -> int:
 
 
 def _sr16_models(specs: list[str]) -> dict:
-    """``MODEL=CKPT`` (or ``MODEL``: its shipped weights) -> ``{label: generator}``; a repeated
-    model name is labelled with its checkpoint's stem."""
+    """``MODEL=CKPT`` (or ``MODEL`` / ``MODEL@TAG``: its shipped weights) -> ``{label: generator}``;
+    a repeated model name is labelled with its checkpoint's stem."""
     from ..evaluate_sr16 import check_sr16_model
     from ..models import registry
     models = {}
@@ -339,8 +339,11 @@ def _sr16_models(specs: list[str]) -> dict:
         name, _, ckpt = spec.partition("=")
         if not name:
             raise ValueError(f"--sr16 {spec!r}: expected MODEL=CHECKPOINT or MODEL")
-        if name not in registry.available():
-            raise ValueError(f"--sr16 {spec!r}: unknown model {name!r} (models: {', '.join(registry.available())})")
+        try:
+            registry.split_ref(name)
+        except KeyError:
+            raise ValueError(f"--sr16 {spec!r}: unknown model {name!r} (models: {', '.join(registry.available())})") \
+                from None
         if ckpt and not Path(ckpt).is_file():
             raise ValueError(f"--sr16 {spec!r}: no checkpoint file {ckpt}")
         model = registry.load_model(name, path=ckpt or None)

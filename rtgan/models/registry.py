@@ -203,12 +203,42 @@ def load_generator(path: str | Path, expected_name: str | None = None, device: s
     return model.to(device).eval()
 
 
+#: separates a model name from the tag of one of its shipped weights: ``sr16-unet@r4``
+TAG_SEP = "@"
+
+
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """``"NAME"`` or ``"NAME@TAG"`` -> ``(NAME, TAG or None)``.
+
+    A model may ship several trained weights (``sr16-unet`` at ratio 2 and 4): the untagged
+    ``rtgan/weights/NAME.safetensors`` and tagged ``rtgan/weights/NAME@TAG.safetensors``.
+
+    Raises:
+        KeyError: ``NAME`` is not registered (the message lists the models).
+        ValueError: an empty tag or one with characters other than letters, digits, ``-``, ``_``.
+    """
+    name, sep, tag = ref.partition(TAG_SEP)
+    entry(name)
+    if not sep:
+        return name, None
+    if not tag or not all(ch.isalnum() or ch in "-_" for ch in tag):
+        raise ValueError(f"model {ref!r}: a weights tag after {TAG_SEP!r} is letters, digits, '-' or '_'")
+    return name, tag
+
+
+def shipped_weights(name: str) -> list[str]:
+    """The references (``NAME``, ``NAME@TAG``) of the weights shipped for model ``name``, sorted."""
+    refs = [p.name[:-len(".safetensors")] for p in WEIGHTS_DIR.glob(f"{name}*.safetensors")]
+    return sorted(r for r in refs if r == name or r.startswith(name + TAG_SEP))
+
+
 def load_model(name: str, path: str | Path | None = None, device: str = "cpu") -> Generator:
     """Load a trained generator, strictly and offline.
 
     Args:
-        name: registered model name; with ``path=None`` the weights shipped in
-            ``rtgan/weights/NAME.safetensors`` (+ ``NAME.json``) are used.
+        name: registered model name, or ``NAME@TAG`` for one of several shipped weights
+            (:func:`split_ref`); with ``path=None`` the weights shipped in
+            ``rtgan/weights/NAME[@TAG].safetensors`` (+ ``.json``) are used.
         path: a ``.safetensors`` checkpoint (its ``.json`` metadata beside it).
         device: torch device for the model.
 
@@ -216,11 +246,19 @@ def load_model(name: str, path: str | Path | None = None, device: str = "cpu") -
         the generator in eval mode, with ``.metadata`` holding the checkpoint's JSON.
 
     Raises:
-        FileNotFoundError: no shipped weights for ``name``.
+        KeyError: an unregistered model name.
+        ValueError: a malformed tag, or a tag together with ``path``.
+        FileNotFoundError: no shipped weights for ``name`` (the message lists those there are).
         rtgan.checkpoint.CheckpointError: corrupt, mismatched or incomplete checkpoint.
     """
+    model, tag = split_ref(name)
     if path is None:
         path = WEIGHTS_DIR / f"{name}.safetensors"
         if not path.exists():
-            raise FileNotFoundError(f"no shipped weights for model {name!r} (looked for {path})")
-    return load_generator(Path(path), expected_name=name, device=device)
+            there = shipped_weights(model)
+            raise FileNotFoundError(f"no shipped weights for model {name!r} (looked for {path}; shipped: "
+                                    f"{', '.join(there) or 'none'})")
+    elif tag is not None:
+        raise ValueError(f"model {name!r}: a weights tag names shipped weights; give the model name alone "
+                         f"with a checkpoint ({path})")
+    return load_generator(Path(path), expected_name=model, device=device)
