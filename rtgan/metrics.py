@@ -427,53 +427,78 @@ def tonal_artifact(model, seconds: float = 10.0, seed: int = 0, limiter: str = "
                    rms_dbfs: float = -20.0) -> dict:
     """Tonal figure of a super-resolution model: band-limited white noise in, peaks out.
 
-    Gaussian white noise of ``seconds`` at 48 kHz and ``rms_dbfs`` dBFS RMS (seed ``seed``)
-    is band-limited with :func:`rtgan.audio.bandlimit.band_limit` ``(limiter, .)`` and run
-    through ``model`` offline (:func:`rtgan.engine.overlap_save.offline`, no gradients, eval
-    mode, the model's device; its training flag is restored). The output's (and, for
-    reference, the input's) :func:`tonal_peak_db` and :func:`tonal_peak_db_global` over
-    :data:`TONAL_BAND_HZ` are returned. A model that fills the band with noise-like content
-    scores 1-2 dB; a steady tone scores its height above the generated noise floor.
+    Gaussian white noise of ``seconds`` at the model's output rate and ``rms_dbfs`` dBFS RMS
+    (seed ``seed``) is band-limited to the model's input and run through ``model`` offline
+    (:func:`rtgan.engine.overlap_save.offline`, no gradients, eval mode, the model's device;
+    its training flag is restored). The output's (and, for reference, the input's)
+    :func:`tonal_peak_db` and :func:`tonal_peak_db_global` over the band the model generates
+    are returned. A model that fills the band with noise-like content scores 1-2 dB; a steady
+    tone scores its height above the generated noise floor.
+
+    Two kinds of model, as the project's SR models are trained:
+
+    * 48 kHz -> 48 kHz (sr-hifigan): :func:`rtgan.audio.bandlimit.band_limit` ``(limiter, .)``
+      makes the input; the band is :data:`TONAL_BAND_HZ` (8.5-23.5 kHz).
+    * ``16000 / r`` Hz -> 16 kHz, ``r`` in 2, 4 (the sr16 family, seed 002): the input is the
+      noise decimated as the sr16 recipes decimate, :func:`scipy.signal.decimate` (order-8
+      Chebyshev I, cutoff ``0.8 * 8000 / r`` Hz, zero phase; ``limiter`` is not used); the
+      band runs from 250 Hz above that cutoff to 250 Hz below 8 kHz (3.45-7.75 kHz at
+      ``r = 2``, 1.85-7.75 kHz at ``r = 4``). The U-Net's stride-2 levels could leave tones at
+      multiples of ``16000 / 2**k`` Hz.
 
     Args:
-        model: a :class:`rtgan.models.base.Generator` whose input and output rate are 48 kHz.
+        model: a :class:`rtgan.models.base.Generator` of one of the two kinds.
         seconds: length of the noise in seconds (>= 1).
         seed: seed of the noise (``numpy.random.default_rng``).
-        limiter: name in :data:`rtgan.audio.bandlimit.BAND_LIMITERS`.
+        limiter: name in :data:`rtgan.audio.bandlimit.BAND_LIMITERS` (48 kHz models).
         rms_dbfs: noise level in dB re full scale (RMS).
 
     Returns:
         dict with ``peak_db``, ``freq_hz`` (output, against the local median),
         ``global_peak_db``, ``global_freq_hz`` (output, against the band's median), the same
-        four for the input prefixed ``input_``, and ``limiter``, ``seconds``, ``seed``,
+        four for the input prefixed ``input_`` (for 16 kHz models the input is brought to
+        16 kHz by :func:`scipy.signal.resample_poly`, so its figure is over the same band), and ``limiter`` (``"cheby1"`` for 16 kHz models), ``seconds``, ``seed``,
         ``rms_dbfs``, ``band_hz``, ``nperseg``, ``median_hz``.
 
     Raises:
-        ValueError: model rate other than 48 kHz, unknown limiter, ``seconds < 1``.
+        ValueError: a model of neither kind, unknown limiter, ``seconds < 1``.
     """
+    from scipy.signal import decimate, resample_poly
+
     from .audio.bandlimit import band_limit
     from .engine.overlap_save import offline
 
-    sr = int(model.sample_rate_in)
-    if sr != 48000 or int(model.sample_rate_out) != 48000:
-        raise ValueError(f"tonal_artifact needs a 48 kHz -> 48 kHz model, got {sr} -> {model.sample_rate_out} Hz")
+    sr_in, sr = int(model.sample_rate_in), int(model.sample_rate_out)
+    ratio = sr // sr_in if sr_in and sr % sr_in == 0 else 0
+    if not ((sr_in, sr) == (48000, 48000) or (sr == 16000 and ratio in (2, 4))):
+        raise ValueError(f"tonal_artifact needs a 48 kHz -> 48 kHz or 8/4 kHz -> 16 kHz model, "
+                         f"got {sr_in} -> {sr} Hz")
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"tonal_artifact: seconds must be >= 1, got {seconds!r}")
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(int(round(seconds * sr))) * 10.0 ** (rms_dbfs / 20.0)
-    x48, _ = band_limit(limiter, noise, sr)
+    if sr == 48000:
+        x, _ = band_limit(limiter, noise, sr)
+        reference, band = x, TONAL_BAND_HZ
+    else:
+        noise = noise[: noise.size - noise.size % ratio]
+        x = decimate(noise, ratio, ftype="iir", zero_phase=True)
+        reference = resample_poly(x, ratio, 1)
+        band = (0.8 * sr_in / 2 + 250.0, sr / 2 - 250.0)
+        limiter = "cheby1"
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = offline(model, torch.from_numpy(x48).to(device)[None, None])[0, 0].float().cpu().numpy()
+            out = offline(model, torch.from_numpy(np.ascontiguousarray(x)).to(device)[None, None])
+            out = out[0, 0].float().cpu().numpy()
     finally:
         model.train(was_training)
     res: dict = {"limiter": limiter, "seconds": float(seconds), "seed": int(seed), "rms_dbfs": float(rms_dbfs),
-                 "band_hz": list(TONAL_BAND_HZ), "nperseg": 8192, "median_hz": 1000.0}
-    for prefix, sig in (("", out), ("input_", x48)):
-        res[prefix + "peak_db"], res[prefix + "freq_hz"] = tonal_peak_db(sig, sr)
-        res[prefix + "global_peak_db"], res[prefix + "global_freq_hz"] = tonal_peak_db_global(sig, sr)
+                 "band_hz": list(band), "nperseg": 8192, "median_hz": 1000.0}
+    for prefix, sig in (("", out), ("input_", reference)):
+        res[prefix + "peak_db"], res[prefix + "freq_hz"] = tonal_peak_db(sig, sr, band)
+        res[prefix + "global_peak_db"], res[prefix + "global_freq_hz"] = tonal_peak_db_global(sig, sr, band)
     return res

@@ -283,3 +283,33 @@ def test_visqol_speech_mode_scores_16k_speech_and_tiles_short_words():
     assert 1.0 <= visqol(muffled, word, 16000, mode="speech") < same
     assert visqol(muffled, word, 16000, mode="speech") == pytest.approx(
         visqol(np.tile(muffled, reps), np.tile(word, reps), 16000, mode="speech"))
+
+
+class _Tone16(Pointwise):
+    """Zero-order upsampling by ``r`` (a stand-in 16 kHz model) plus a 4 kHz tone of amplitude ``a``."""
+
+    def __init__(self, a, r):
+        super().__init__()
+        self.a, self.r = a, r
+
+    @property
+    def sample_rate_in(self):
+        return 16000 // self.r
+
+    @property
+    def sample_rate_out(self):
+        return 16000
+
+    def forward(self, x):
+        y = torch.repeat_interleave(x, self.r, dim=-1)
+        n = torch.arange(y.shape[-1], dtype=y.dtype)
+        return y + self.a * torch.cos(torch.pi * n / 2)
+
+
+@pytest.mark.parametrize("r", [2, 4])
+def test_tonal_artifact_of_16_khz_models_searches_the_generated_band(r):
+    clean = tonal_artifact(_Tone16(0.0, r), seconds=2.0)
+    assert clean["band_hz"] == [0.8 * 8000 / r + 250.0, 7750.0] and clean["limiter"] == "cheby1"
+    toned = tonal_artifact(_Tone16(1e-2, r), seconds=2.0)
+    assert toned["freq_hz"] == pytest.approx(4000.0, abs=2.0) and toned["peak_db"] > 20.0
+    assert toned["peak_db"] > clean["peak_db"] + 15.0
