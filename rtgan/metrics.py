@@ -492,7 +492,7 @@ def tonal_artifact(model, seconds: float = 10.0, seed: int = 0, limiter: str = "
     model.eval()
     try:
         with torch.no_grad():
-            out = offline(model, torch.from_numpy(np.ascontiguousarray(x)).to(device)[None, None])
+            out = offline(model, torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)[None, None])
             out = out[0, 0].float().cpu().numpy()
     finally:
         model.train(was_training)

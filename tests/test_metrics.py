@@ -301,6 +301,8 @@ class _Tone16(Pointwise):
         return 16000
 
     def forward(self, x):
+        if x.dtype != torch.float32:
+            raise TypeError("models take float32")
         y = torch.repeat_interleave(x, self.r, dim=-1)
         n = torch.arange(y.shape[-1], dtype=y.dtype)
         return y + self.a * torch.cos(torch.pi * n / 2)
