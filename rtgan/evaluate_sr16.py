@@ -95,6 +95,9 @@ class SR16Result:
         metrics: the metrics computed (``visqol`` only if ViSQOL ran).
         notes: lines worth printing under the tables (ViSQOL's mapping, or why it was skipped).
         timing: seconds in total and in ViSQOL, ViSQOL calls, clips.
+        tonal: ``label ->`` :func:`rtgan.metrics.tonal_artifact` of each model (band-limited
+            white noise in; the strongest narrow peak in the generated band, dB); empty when
+            not computed.
     """
 
     table: dict[str, dict[str, dict]]
@@ -104,10 +107,12 @@ class SR16Result:
     metrics: tuple[str, ...]
     notes: list[str] = field(default_factory=list)
     timing: dict = field(default_factory=dict)
+    tonal: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"sample_rate": SAMPLE_RATE, "ratios": list(self.ratios), "metrics": list(self.metrics),
                 "models": self.models, "statistics": STD_NOTE, "notes": self.notes, "table": self.table,
+                "tonal": self.tonal,
                 "timing": self.timing, "clips": self.clips}
 
 
@@ -123,7 +128,7 @@ def _recipe(ratio: int, anti_alias: str):
 @torch.no_grad()
 def evaluate_sr16(models: dict[str, Generator], corpus: str | Path, split: str = "test",
                   max_clips: int | None = None, visqol: bool = True, progress: bool = True,
-                  anti_alias: str = "cheby1", min_bandwidth_hz: float = 8000.0) -> SR16Result:
+                  anti_alias: str = "cheby1", min_bandwidth_hz: float = 8000.0, tonal: bool = True) -> SR16Result:
     """Seed 002's Fig. 3 on the ``split`` clips of ``corpus``: spline and each model, per ratio and domain.
 
     Clips: the manifest's rows of ``split`` at 48 kHz whose bandwidth is at least
@@ -141,6 +146,8 @@ def evaluate_sr16(models: dict[str, Generator], corpus: str | Path, split: str =
         anti_alias: the recipes' low-pass before decimation, ``"cheby1"`` (their default) or
             ``"kaiser"``.
         min_bandwidth_hz: skip clips narrower than this (Hz).
+        tonal: also measure each model's tonal figure (:func:`rtgan.metrics.tonal_artifact`,
+            10 s of white noise at -20 dBFS, seed 0).
 
     Raises:
         ValueError: no model, a model of another rate or ratio, or no usable clip.
@@ -235,9 +242,10 @@ def evaluate_sr16(models: dict[str, Generator], corpus: str | Path, split: str =
             table[domain][key] = t
     info = {label: {"name": getattr(m, "name", None) or type(m).__name__, "ratio": ratio_of[label],
                     "config": _config_dict(m)} for label, m in models.items()}
+    tonal_res = {label: _metrics.tonal_artifact(m) for label, m in models.items()} if tonal else {}
     timing["seconds"] = time.perf_counter() - t_start
     timing["clips"] = len(clips)
-    return SR16Result(table, clips, info, ratios, metric_names, notes, timing)
+    return SR16Result(table, clips, info, ratios, metric_names, notes, timing, tonal_res)
 
 
 def _config_dict(model) -> dict | None:
@@ -281,6 +289,14 @@ def format_fig3(result: SR16Result) -> str:
         out.append("")
     out.append(STD_NOTE)
     out.extend(result.notes)
+    if result.tonal:
+        out.append("")
+        out.append("tonal figure (white noise at -20 dBFS decimated as the recipes do, through the model; the "
+                   "strongest narrow peak in the generated band above its 1 kHz running median):")
+        for label, t in result.tonal.items():
+            lo, hi = t["band_hz"]
+            out.append(f"  {label}: {t['peak_db']:.1f} dB at {t['freq_hz']:.0f} Hz "
+                       f"(band {lo / 1000:.2f}-{hi / 1000:.2f} kHz)")
     return "\n".join(out)
 
 

@@ -69,6 +69,12 @@ def test_table_rows_and_columns(corpus, tiny):
     assert set(music[SPLINE]) == {"snr_db", "lsd"} and music[SPLINE]["snr_db"]["std"] is not None
     assert f"{music[SPLINE]['snr_db']['mean']:.2f} ± {music[SPLINE]['snr_db']['std']:.2f}" in lines[0]
     assert lines[0].rstrip().endswith("| – |")  # no ViSQOL for music
+    # each model's tonal figure over the band it generates, printed under the tables
+    assert set(res.tonal) == set(tiny)
+    assert res.tonal["sr16-unet"]["band_hz"] == [3450.0, 7750.0] and res.tonal["sr16-unet r4"]["band_hz"][0] == 1850.0
+    t = res.tonal["sr16-unet r4"]
+    assert f"  sr16-unet r4: {t['peak_db']:.1f} dB at {t['freq_hz']:.0f} Hz (band 1.85-7.75 kHz)" in text
+    assert not evaluate_sr16(tiny, corpus, split="train", visqol=False, progress=False, max_clips=1, tonal=False).tonal
 
 
 def test_visqol_speech_mode_on_speech(corpus, tiny):
