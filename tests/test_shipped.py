@@ -1,4 +1,4 @@
-"""The shipped sr-hifigan checkpoint: present, loadable offline, documented, and sane."""
+"""The shipped checkpoints (sr-hifigan; the sr16 family at r = 2 and 4): present, loadable offline, documented, sane."""
 import numpy as np
 import pytest
 import soundfile as sf
@@ -50,7 +50,10 @@ def test_shipped_model_extends_the_band_of_real_clips(clip):
 #: band-limited white noise in; see rtgan.metrics.tonal_artifact) a shipped model may have.
 #: White noise itself measures 1-2 dB; a steady fs/4 tone from stride-2 subpixel layers more.
 MAX_TONAL_PEAK_DB = 6.0
-SHIPPED = [n for n in registry.available() if (registry.WEIGHTS_DIR / f"{n}.safetensors").exists()]
+#: every shipped weights reference, ``NAME`` or ``NAME@TAG``
+SHIPPED = [ref for n in registry.available() for ref in registry.shipped_weights(n)]
+#: the shipped 16 kHz models of seed 002 (``sr16-*``)
+SHIPPED_SR16 = [ref for ref in SHIPPED if ref.startswith("sr16-")]
 
 
 def test_some_model_ships():
@@ -63,3 +66,37 @@ def test_shipped_model_leaves_no_tone_in_the_generated_band(name):
     assert res["peak_db"] <= MAX_TONAL_PEAK_DB, (
         f"{name}: {res['peak_db']:.1f} dB above the local median at {res['freq_hz']:.0f} Hz "
         f"(global {res['global_peak_db']:.1f} dB at {res['global_freq_hz']:.0f} Hz)")
+
+
+@pytest.mark.parametrize("ref", SHIPPED)
+def test_every_shipped_checkpoint_is_small_and_says_how_it_was_made(ref):
+    m = rtgan.load_model(ref)
+    name, tag = registry.split_ref(ref)
+    meta = m.metadata
+    assert meta["model"] == name and meta["command"].startswith(f"rtgan train {name} ")
+    assert meta["corpus_manifest_hash"] and meta["steps"] > 0 and "val" in meta["metrics"]
+    assert (registry.WEIGHTS_DIR / f"{ref}.safetensors").stat().st_size < 20 * 2**20
+    if name.startswith("sr16-"):
+        assert m.config.ratio == {None: 2, "r4": 4}[tag]  # untagged: r = 2; @r4: r = 4
+        assert meta["preset"] == f"live-r{m.config.ratio}"
+
+
+def test_the_sr16_family_ships_at_both_ratios():
+    """Issue 14: the three models of seed 002 (and their content variants) at r = 2 and 4."""
+    for name in ("sr16-unet", "sr16-gan", "sr16-wgan"):
+        assert {name, f"{name}@r4"} <= set(SHIPPED_SR16)
+
+
+@pytest.mark.parametrize("ref", SHIPPED_SR16)
+@pytest.mark.parametrize("clip", ["music_wesnoth_nunc_dimittis", "speech_klettres_en_car-dog"])
+def test_shipped_sr16_models_beat_the_spline_on_lsd_on_real_clips(ref, clip):
+    """On the shipped test-split examples, made into pairs as seed 002's evaluation makes them
+    (16 kHz target, Chebyshev decimation by r): LSD below the cubic spline's."""
+    from rtgan.evaluate_sr16 import _recipe
+    m = rtgan.load_model(ref)
+    y48, sr = sf.read(EXAMPLES / f"{clip}.flac", dtype="float32")
+    assert sr == 48000
+    x, y, spline = _recipe(m.config.ratio, "cheby1").val_example(torch.from_numpy(y48)[None])
+    out = offline(m, x[None])[0, 0].numpy()
+    assert out.shape == y[0].shape
+    assert lsd(out, y[0].numpy()) < lsd(spline[0].numpy(), y[0].numpy())

@@ -40,7 +40,7 @@ from torch import nn
 
 from .base import Generator
 from .layers import (Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align_phase,
-                     cached_conv)
+                     cached_conv, inception_unet)
 from .recipe import Recipe, TrainConfig, resampled_length
 from .registry import build, make_config, register, register_recipe
 
@@ -141,17 +141,8 @@ class AEKimSathe(Generator):
         self.act = nn.LeakyReLU(c.negative_slope)
         self.unshuffle = PixelUnshuffle1d(2)
         self.shuffle = PixelShuffle1d(2)
-        self.down = nn.ModuleList()
-        cin = 1
-        for d in range(c.blocks):
-            self.down.append(inception(cin, c.filters(d)))
-            cin = 2 * c.filters(d)
-        self.bottleneck = inception(cin, c.filters(c.blocks))
-        cin = c.filters(c.blocks)
-        self.up = nn.ModuleList()
-        for d in reversed(range(c.blocks)):
-            self.up.append(inception(cin, 2 * c.filters(d)))
-            cin = c.filters(d)
+        self.down, self.bottleneck, self.up = inception_unet(c.blocks, c.filters, inception, skips=False)
+        cin = c.filters(0)
         self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding, bias=c.bias)
         self._init_weights()
 

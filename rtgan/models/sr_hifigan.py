@@ -48,7 +48,7 @@ from torch import nn
 
 from .base import Generator
 from .layers import (Hold1d, Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
-                     align_phase, cached_conv, delay_line)
+                     align_phase, cached_conv, delay_line, inception_unet)
 from .registry import register
 
 
@@ -150,17 +150,8 @@ class SRHiFiGANGenerator(Generator):
         self.act = nn.LeakyReLU(c.negative_slope)
         self.unshuffle = PixelUnshuffle1d(2)
         self.shuffle = PixelShuffle1d(2)
-        self.down = nn.ModuleList()
-        cin = 1
-        for d in range(c.blocks):
-            self.down.append(inception(cin, c.filters(d)))
-            cin = 2 * c.filters(d)
-        self.bottleneck = inception(cin, c.filters(c.blocks))
-        cin = c.filters(c.blocks)
-        self.up = nn.ModuleList()
-        for d in reversed(range(c.blocks)):
-            self.up.append(inception(cin + 2 * c.filters(d), 2 * c.filters(d)))
-            cin = c.filters(d)
+        self.down, self.bottleneck, self.up = inception_unet(c.blocks, c.filters, inception, skips=True)
+        cin = c.filters(0)
         self.hold = Hold1d() if c.upsample_hold else None
         self.out = PaddedConv1d(cin, 1, c.output_kernel, c.padding, bias=c.bias, dc_free=c.dc_free_output)
         # zero-initialised output conv: an untrained model is the identity y = x, so

@@ -3,7 +3,7 @@ per-frame layers, inception, cubic-spline upsampling."""
 from .cached import StateCursor, align, align_phase, cached_conv, delay_line
 from .conv import PaddedConv1d, conv_padding
 from .hold import Hold1d
-from .inception import Inception1d, split_filters
+from .inception import Inception1d, inception_unet, split_filters
 from .pointwise import ChannelAffine, Pointwise, Snake1d, check_pointwise
 from .reach import Reach
 from .shuffle import PixelShuffle1d, PixelUnshuffle1d
@@ -12,6 +12,6 @@ from .strided import (StridedConv1d, TransposedConv1d, cached_strided_conv, cach
                       transposed_crop)
 
 __all__ = ["StateCursor", "align", "align_phase", "cached_conv", "delay_line", "PaddedConv1d", "conv_padding", "Hold1d",
-           "Inception1d", "split_filters", "Reach", "PixelShuffle1d", "PixelUnshuffle1d", "ChannelAffine", "Pointwise",
+           "Inception1d", "inception_unet", "split_filters", "Reach", "PixelShuffle1d", "PixelUnshuffle1d", "ChannelAffine", "Pointwise",
            "Snake1d", "check_pointwise", "SplineUpsample1d", "spline_kernel", "StridedConv1d", "TransposedConv1d",
            "cached_strided_conv", "cached_transposed_conv", "strided_padding", "transposed_crop"]

@@ -111,3 +111,34 @@ class Inception1d(nn.Module):
         for branch in self.branches[1:]:
             out = out.merge(branch.reach(r))
         return out
+
+
+def inception_unet(blocks: int, filters, make, skips: bool) -> tuple[nn.ModuleList, "Inception1d", nn.ModuleList]:
+    """The down path, bottleneck and up path of Kim & Sathe's inception U-Net (seed 001 Sec. IV-D).
+
+    Down block ``d = 0..B-1``: ``make(c_in, F_d)`` then (in the model's forward) a superpixel
+    by 2, so the next block reads ``2 F_d`` channels; the bottleneck: ``make(2 F_{B-1}, F_B)``;
+    up block ``d = B-1..0``: ``make(c_in (+ 2 F_d with skips), 2 F_d)`` then a subpixel by 2, so
+    the next reads ``F_d``. With ``skips`` each up block also reads the down block's ``2 F_d``
+    superpixel channels (the generator, sr-hifigan); without, only the path from the bottleneck
+    (the autoencoder of Sec. IV-H, ae-kimsathe).
+
+    Args:
+        blocks: ``B``.
+        filters: ``d -> F_d`` for ``d = 0..B`` (``F_B``: the bottleneck's).
+        make: ``(c_in, c_out) -> Inception1d``, the model's inception settings.
+        skips: whether up blocks also read the skip connections.
+
+    Returns:
+        ``(down, bottleneck, up)``; the last up block writes ``F_0`` channels after its subpixel.
+    """
+    down, cin = nn.ModuleList(), 1
+    for d in range(blocks):
+        down.append(make(cin, filters(d)))
+        cin = 2 * filters(d)
+    bottleneck = make(cin, filters(blocks))
+    up, cin = nn.ModuleList(), filters(blocks)
+    for d in reversed(range(blocks)):
+        up.append(make(cin + (2 * filters(d) if skips else 0), 2 * filters(d)))
+        cin = filters(d)
+    return down, bottleneck, up
