@@ -334,3 +334,19 @@ def test_every_option_with_a_default_says_it_in_help():
     # and it reaches the user through argparse's formatting
     help_text = next(sub for path, sub in _subparsers(parser) if path == ("render",)).format_help()
     assert "(default: 4096)" in " ".join(help_text.split())
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(monkeypatch, capsys):
+    """``rtgan models | head -1``: the pipe closes; rtgan exits 141 (128 + SIGPIPE) quietly."""
+    import sys
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models"]) == 141
+    assert capsys.readouterr().err == ""

@@ -136,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         term = isinstance(e, Terminated)
         print(f"{name}: {'terminated (SIGTERM)' if term else 'interrupted (Ctrl-C)'}", file=sys.stderr)
         return 128 + (signal.SIGTERM if term else signal.SIGINT)
+    except BrokenPipeError:  # `rtgan models | head`: the reader left; say nothing more
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushing at exit must not raise again)
+        except OSError:
+            pass
+        return 141  # 128 + SIGPIPE, as a shell reports it
 
 
 def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
