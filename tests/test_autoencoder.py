@@ -164,7 +164,9 @@ def test_c_variants_are_the_sr16_generator_with_content_recipes():
         assert issubclass(e.generator, SR16UNet) and e.generator.name == name and e.presets == unet.presets
         assert registry.recipe(name) is recipe
         cfg = recipe.presets()["paper"]
-        assert cfg.model == name and cfg.content_net == "ae-kimsathe" and cfg.content_net_sha256 == ""
+        assert cfg.model == name and cfg.content_net == "ae-kimsathe"
+        # the shipped autoencoder, by content hash
+        assert cfg.content_net_sha256 == content_hash(registry.WEIGHTS_DIR / "ae-kimsathe.safetensors")
         assert cfg.content_weight == 10.0  # seed 001 Sec. V-B's rule (terms alike), measured; see the docstring
         base = registry.recipe(name[:-2]).presets()["paper"]
         assert {k: v for k, v in dataclasses.asdict(cfg).items() if k in dataclasses.asdict(base)} == \
@@ -179,6 +181,9 @@ def test_no_trained_autoencoder_is_a_clear_error_before_training(corpus, tmp_pat
     weights, sha, _ = frozen_ae
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="train ae-kimsathe first: rtgan train ae-kimsathe"):
+        train(tiny("sr16-unet-c", content_net_sha256=""), corpus, run, device="cpu", progress=False,
+              weights_dir=weights)
+    with pytest.raises(CheckpointError, match="the recipe expects"):  # the shipped one's hash, another net here
         train(tiny("sr16-unet-c"), corpus, run, device="cpu", progress=False, weights_dir=weights)
     with pytest.raises(CheckpointError, match=f"content hash {sha}.*expects {'0' * 64}"):
         train(tiny("sr16-unet-c", content_net_sha256="0" * 64), corpus, run, device="cpu", progress=False,

@@ -136,7 +136,8 @@ def test_settings_a_models_training_lacks_are_refused_in_one_line(recorded, tmp_
 
 def test_weights_dir_without_a_hash_or_that_is_missing(recorded, frozen_ae, tmp_path, capsys):
     weights, sha = frozen_ae
-    assert _train("sr16-unet-c", "--preset", "tiny", "--weights-dir", str(weights), data=tmp_path) == 2
+    assert _train("sr16-unet-c", "--preset", "tiny", "--content-net-sha256", "", "--weights-dir", str(weights),
+                  data=tmp_path) == 2
     line = _error(capsys)
     assert "train ae-kimsathe first" in line and "--content-net-sha256 HASH --weights-dir runs/ae-kimsathe" in line
     missing = tmp_path / "nowhere"
@@ -144,6 +145,10 @@ def test_weights_dir_without_a_hash_or_that_is_missing(recorded, frozen_ae, tmp_
                   data=tmp_path) == 2
     assert f"--weights-dir {missing} is not a directory" in _error(capsys)
     assert not recorded
+    # no option: the shipped ae-kimsathe, by its hash, from the shipped weights
+    assert _train("sr16-unet-c", "--preset", "tiny", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].content_net_sha256 == content_hash(registry.WEIGHTS_DIR / "ae-kimsathe.safetensors")
+    assert recorded[-1]["weights_dir"] is None
 
 
 def test_cli_trains_sr16_unet_c_against_a_frozen_autoencoder(corpus, frozen_ae, tmp_path, capsys):

@@ -28,6 +28,9 @@ from .sr16_training import (SR16GANRecipe, SR16GANTrainConfig, SR16TrainConfig, 
 
 #: name of the frozen content network in the recipes' ``nets``
 CONTENT_NET = "content"
+#: :func:`rtgan.training.frozen.content_hash` of the shipped ``ae-kimsathe`` (rtgan/weights):
+#: the -c recipes' frozen content network unless told otherwise
+AE_SHA256 = "068749fe50f54ca1dc57b0a9b808b0d21f7c666163c8e086cb16f02536de2490"
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,8 @@ class ContentLossSettings:
         content_net_sha256: :func:`rtgan.training.frozen.content_hash` of its checkpoint, which
             the training loop loads from ``WEIGHTS_DIR/<content_net>.safetensors`` (the shipped
             weights, or the ``weights_dir`` given to :func:`rtgan.training.loop.train`, e.g. the
-            run directory the autoencoder was trained in). Empty: none yet; the recipe refuses
-            to start.
+            run directory the autoencoder was trained in). Default: the shipped
+            ``ae-kimsathe`` (:data:`AE_SHA256`). Empty: none; the recipe refuses to start.
         content_weight: ``lambda_c`` on the content term. Seed 002 gives no weight for its
             content term ("take the L_2 loss between them, finally add it to the generator
             loss term", Sec. III). Seed 001 weights its content loss by ``lambda_ae = 0.1``
@@ -62,7 +65,7 @@ class ContentLossSettings:
     """
 
     content_net: str = "ae-kimsathe"
-    content_net_sha256: str = ""
+    content_net_sha256: str = AE_SHA256
     content_weight: float = 10.0
 
     def __post_init__(self) -> None:
