@@ -2,7 +2,7 @@
 
 The commands live in one module per group, each with its parsers (``add_parsers``) and its
 ``cmd_*`` functions: :mod:`~rtgan.cli.corpus` (``data build``), :mod:`~rtgan.cli.training`
-(``train``, ``calibrate``, ``eval``), :mod:`~rtgan.cli.offline` (``render``, ``bench``) and
+(``train``, ``select``, ``calibrate``, ``eval``), :mod:`~rtgan.cli.offline` (``render``, ``bench``) and
 :mod:`~rtgan.cli.realtime` (``devices``, ``live``, ``latency``); shared helpers are in
 :mod:`~rtgan.cli.common`. ``models`` is here.
 """
@@ -158,6 +158,8 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
             return training.cmd_train(args, argv)
         if args.command == "calibrate":
             return training.cmd_calibrate(args, argv)
+        if args.command == "select":
+            return training.cmd_select(args, argv)
         if args.command == "eval":
             return training.cmd_eval(args, argv)
         if args.command == "render":

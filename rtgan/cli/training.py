@@ -77,6 +77,14 @@ def add_parsers(sub) -> None:
                         "resumes; default: random initialisation)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    se = sub.add_parser("select", help="choose a training run's snapshot on the validation split and write it as "
+                                       "a release checkpoint")
+    se.add_argument("run_dir", help="the training run directory (with snapshots/)")
+    se.add_argument("--metric", default="loss", choices=("loss", "lsd", "mse", "snr_db"),
+                    help="validation metric that chooses (logged at each snapshot; default: %(default)s, the "
+                         "recipe's validation loss; snr_db: highest wins, the others lowest)")
+    se.add_argument("--out", required=True, help="release checkpoint to write (.safetensors + .json)")
+
     from ..audio.bandlimit import BAND_LIMITERS
     ca = sub.add_parser("calibrate", help="choose the generated band's level (residual gain) on the validation split")
     ca.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
@@ -233,6 +241,15 @@ def _speech_png(path: str) -> Path:
     """``--png``'s speech companion: ``PATH`` with ``_speech`` before the suffix."""
     p = Path(path)
     return p.with_name(f"{p.stem}_speech{p.suffix or '.png'}")
+
+
+def cmd_select(args, argv) -> int:
+    """``rtgan select``: :func:`rtgan.training.select.select_snapshot` then :func:`~rtgan.training.select.release`."""
+    from ..training.select import describe, release, select_snapshot
+    sel = select_snapshot(args.run_dir, args.metric)
+    out = release(sel, args.out, command=common.command_line(argv))
+    print(f"selected {sel.path.name}, {describe(sel)}; wrote {out}")
+    return 0
 
 
 def cmd_calibrate(args, argv) -> int:
