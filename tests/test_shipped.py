@@ -62,7 +62,16 @@ def test_some_model_ships():
     assert SHIPPED
 
 
-@pytest.mark.parametrize("name", SHIPPED_SR)
+#: Known defect, kept visible: the shipped sr16 models (the seed's U-Net with biases) leave steady
+#: tones at multiples of 1 kHz (16 kHz / 2**4 levels), 10-21 dB above the generated band's
+#: floor at about -65 dBFS whatever the input level (the biases' pattern through the subpixel
+#: levels; README "The 16 kHz super-resolution family"). strict: the test fails once it passes,
+#: so the mark goes when bias-free models ship.
+SR16_TONE = pytest.mark.xfail(strict=True, reason="sr16 U-Net with biases: steady tones at k kHz (README)")
+
+
+@pytest.mark.parametrize("name", [pytest.param(ref, marks=SR16_TONE) if ref in SHIPPED_SR16 else ref
+                                  for ref in SHIPPED_SR])
 def test_shipped_model_leaves_no_tone_in_the_generated_band(name):
     res = tonal_artifact(rtgan.load_model(name))
     assert res["peak_db"] <= MAX_TONAL_PEAK_DB, (
