@@ -77,10 +77,11 @@ def add_parsers(sub) -> None:
                         "resumes; default: random initialisation)")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    from ..training.select import METRICS as SELECT_METRICS
     se = sub.add_parser("select", help="choose a training run's snapshot on the validation split and write it as "
                                        "a release checkpoint")
     se.add_argument("run_dir", help="the training run directory (with snapshots/)")
-    se.add_argument("--metric", default="loss", choices=("loss", "lsd", "mse", "snr_db"),
+    se.add_argument("--metric", default="loss", choices=list(SELECT_METRICS),
                     help="validation metric that chooses (logged at each snapshot; default: %(default)s, the "
                          "recipe's validation loss; snr_db: highest wins, the others lowest)")
     se.add_argument("--out", required=True, help="release checkpoint to write (.safetensors + .json)")
