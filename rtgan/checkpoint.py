@@ -116,8 +116,10 @@ def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
 
 
 def generator_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The generator's state dict under the ``generator.`` prefix."""
-    return {GENERATOR_PREFIX + k: v for k, v in model.state_dict().items()}
+    """The generator's state dict under the ``generator.`` prefix, weight norm folded
+    (:func:`rtgan.models.layers.weightnorm.folded_state_dict`: checkpoints hold plain weights)."""
+    from .models.layers.weightnorm import folded_state_dict
+    return {GENERATOR_PREFIX + k: v for k, v in folded_state_dict(model).items()}
 
 
 def save_generator(path: str | Path, model: Any, metadata: dict[str, Any]) -> Path:

@@ -26,6 +26,14 @@ def random_model(name: str, preset: str = "tiny", seed: int = 0):
     return m.eval()
 
 
+def burst_noise(batch: int, samples: int, segment: int = 32) -> torch.Tensor:
+    """White noise ``(batch, 1, samples)`` whose level jumps every ``segment`` samples (0.3 times
+    a log-uniform gain in [0.01, 1]): not stationary, so even a model whose output follows the
+    input's spectral envelope (a vocoder) gives an output that changes when shifted by a sample."""
+    gain = 10.0 ** (-2.0 * torch.rand(batch, 1, -(-samples // segment))).repeat_interleave(segment, dim=-1)
+    return 0.3 * torch.randn(batch, 1, samples) * gain[..., :samples]
+
+
 #: Block sizes every streaming test runs (1, a power of two, one past it, a typical block,
 #: one past a large power of two).
 BLOCK_SIZES = [1, 64, 65, 256, 4097]

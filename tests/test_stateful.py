@@ -11,7 +11,7 @@ from rtgan.engine import StatefulStream, make_stream, stream_signal
 from rtgan.models import registry
 from rtgan.models.layers import StateCursor
 
-from helpers import BLOCK_SIZES, CASES, random_model, whole_file
+from helpers import BLOCK_SIZES, CASES, burst_noise, random_model, whole_file
 
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
 
@@ -35,7 +35,7 @@ def raw_stream(model, x, block):
 def test_stream_equals_offline_shifted_by_latency(name, preset, block):
     torch.manual_seed(3)
     m = random_model(name, preset)
-    x = 0.3 * torch.randn(2, 1, 3000)
+    x = burst_noise(2, 3000)
     stream = StatefulStream(m, block, runtime="eager")
     delay = stream.latency_samples
     y = stream_signal(stream, F.pad(x, (0, delay)), compensate=False)

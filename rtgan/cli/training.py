@@ -29,17 +29,21 @@ def add_parsers(sub) -> None:
     t.add_argument("--preset",
                    help=f"model/training preset of the model's recipe (default: {', or '.join(DEFAULT_PRESETS)}, "
                         f"or the model's first preset; sr-hifigan: {', '.join(TRAIN_PRESETS)})")
-    t.add_argument("--recipe", choices=tuple(RECIPES),
-                   help="sr-hifigan's loss recipe (default: the preset's, bwe): bwe = MR-STFT + feature matching + "
-                        "LSGAN + L_time + L_flat; paper = the seed's 1e-3 L_adv + 1e-3 L_flat + L_time "
-                        "(Coldenhoff & Ren)")
+    from ..models.voc_melgan_training import VOCODER_RECIPES
+    t.add_argument("--recipe", choices=tuple(dict.fromkeys((*RECIPES, *VOCODER_RECIPES))),
+                   help="loss recipe of models that have variants (default: the preset's). sr-hifigan: bwe (its "
+                        "default) = MR-STFT + feature matching + LSGAN + L_time + L_flat; paper = the seed's 1e-3 "
+                        "L_adv + 1e-3 L_flat + L_time (Coldenhoff & Ren). Vocoders: paper = seed 003's adversarial "
+                        "+ 10 x feature matching; fast (CPU presets) = paper + 45 x log-mel L1 after a "
+                        "1000-step reconstruction warm-up")
     t.add_argument("--steps", type=int, help=f"total optimiser steps ({per_preset('steps')})")
     t.add_argument("--batch-size", type=int, help=f"items per step ({per_preset('batch_size')})")
     t.add_argument("--segment-samples", type=int,
                    help=f"training segment length in samples ({per_preset('segment_samples')})")
     t.add_argument("--discriminator", choices=("auto", "full", "small", "tiny"), default="auto",
-                   help="HiFi-GAN MPD+MSD width: full (paper), small (1/8) or tiny; auto (default): full on CUDA, "
-                        "small on CPU (tiny for the tiny preset)")
+                   help="discriminator width (sr-hifigan: HiFi-GAN MPD+MSD; vocoders: their own): full (paper), "
+                        "small (CPU-sized) or tiny; auto (default): full on CUDA, small on CPU (tiny for the tiny "
+                        "preset)")
     t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
     t.add_argument("--adv-start", type=int,
                    help=f"steps of reconstruction-only training before the GAN terms (default: bwe {TRAIN_PRESETS['live'].adv_start_step}, paper 0)")
@@ -187,8 +191,10 @@ def cmd_train(args, argv) -> int:
             disc = "full" if dev.type == "cuda" else ("tiny" if preset == "tiny" else "small")
             note = f"discriminator: {disc} (auto for {dev.type}; --discriminator full|small|tiny to choose)"
         if disc != "full" or preset != "tiny":
-            overrides["discriminator"] = {"full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
-                                          "tiny": DiscriminatorConfig.tiny()}[disc]
+            widths = getattr(type(cfg), "discriminator_widths", None)
+            overrides["discriminator"] = (widths() if widths else {
+                "full": DiscriminatorConfig(), "small": DiscriminatorConfig.small(),
+                "tiny": DiscriminatorConfig.tiny()})[disc]
     elif disc != "auto":
         overrides["discriminator"] = disc
     if args.no_adversarial:
@@ -198,7 +204,12 @@ def cmd_train(args, argv) -> int:
     if any(v is not None for v in lambdas.values()):
         if "weights" not in fields:
             raise ValueError(f"model {args.model!r}'s training has no loss weights to set (--lambda-*)")
-        overrides["weights"] = dataclasses.replace(cfg.weights, **{k: v for k, v in lambdas.items() if v is not None})
+        given = {k: v for k, v in lambdas.items() if v is not None}
+        extra = sorted(set(given) - {f.name for f in dataclasses.fields(cfg.weights)})
+        if extra:
+            raise ValueError(f"model {args.model!r}'s loss has no term "
+                             + ", ".join(f"--lambda-{'fm' if k == 'feature_matching' else k}" for k in extra))
+        overrides["weights"] = dataclasses.replace(cfg.weights, **given)
     for option, key, value in (("--lambda-content", "content_weight", args.lambda_content),
                                ("--content-net-sha256", "content_net_sha256",
                                 None if args.content_net_sha256 is None else args.content_net_sha256.lower())):

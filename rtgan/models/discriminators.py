@@ -27,6 +27,8 @@ __all__ = [
     "MultiScaleDiscriminator",
     "DiscriminatorConfig",
     "HiFiGANDiscriminator",
+    "MelGANDiscriminatorConfig",
+    "MelGANDiscriminator",
 ]
 
 DiscriminatorOutput = tuple[list[Tensor], list[list[Tensor]]]
@@ -392,3 +394,88 @@ class HiFiGANDiscriminator(nn.Module):
         mpd_logits, mpd_feats = self.mpd(y)
         msd_logits, msd_feats = self.msd(y)
         return mpd_logits + msd_logits, mpd_feats + msd_feats
+
+
+@dataclass(frozen=True)
+class MelGANDiscriminatorConfig:
+    """Hyper-parameters of :class:`MelGANDiscriminator` (Kumar et al. 2019, Appendix A, Table 5).
+
+    Attributes:
+        n_scales: sub-discriminators on the raw audio and on ``n_scales - 1`` successively
+            average-pooled copies (MelGAN: 3).
+        base_channels: channels of the first conv (MelGAN: 16).
+        max_channels: the cap on channels (MelGAN: 1024).
+        n_layers: grouped strided convs (MelGAN: 4; stride 4, kernel 41, ``C_in / 4`` groups,
+            channels times 4 up to the cap).
+        leaky: leaky-ReLU slope (0.2).
+
+    Raises:
+        ValueError: non-positive sizes, or a cap that the groups do not divide.
+    """
+
+    n_scales: int = 3
+    base_channels: int = 16
+    max_channels: int = 1024
+    n_layers: int = 4
+    leaky: float = 0.2
+
+    def __post_init__(self) -> None:
+        if min(self.n_scales, self.base_channels, self.max_channels, self.n_layers) < 1:
+            raise ValueError(f"MelGAN discriminator sizes must be >= 1: {self}")
+        if self.base_channels % 4 or self.max_channels < self.base_channels:
+            raise ValueError("base_channels must be a multiple of 4 and at most max_channels")
+
+    def layers(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """``(channels, kernel_sizes, strides, groups)`` of one :class:`ScaleDiscriminator`."""
+        ch, k, s, g = [self.base_channels], [15], [1], [1]
+        for _ in range(self.n_layers):
+            c_in = ch[-1]
+            ch.append(min(c_in * 4, self.max_channels))
+            k.append(41)
+            s.append(4)
+            g.append(c_in // 4)
+        ch.append(min(ch[-1] * 2, self.max_channels))
+        k.append(5)
+        s.append(1)
+        g.append(1)
+        return tuple(ch), tuple(k), tuple(s), tuple(g)
+
+
+class MelGANDiscriminator(nn.Module):
+    """MelGAN's multi-scale discriminator (Kumar et al. 2019, Sec. 2.2 and Table 5).
+
+    ``n_scales`` :class:`ScaleDiscriminator` s with weight norm, on the waveform and on copies
+    smoothed by ``AvgPool1d(4, stride 2, padding 1, count_include_pad=False)`` (x2, x4): each a
+    conv of kernel 15, grouped strided convs (kernel 41, stride 4), a conv of kernel 5 and an
+    output conv of kernel 3 to one channel, whose outputs are patch logits (windows of the
+    waveform). MelGAN's reflection padding of the first conv is zero padding here.
+
+    Shapes:
+        forward ``y``: ``(batch, 1, T)`` -> ``(list of n_scales logits (batch, n_k), list of
+        n_scales feature-map lists)``; every layer's output is a feature map (the last one is the
+        logits before flattening).
+
+    Raises:
+        ValueError: invalid input shape in ``forward``.
+    """
+
+    def __init__(self, config: MelGANDiscriminatorConfig = MelGANDiscriminatorConfig()) -> None:
+        super().__init__()
+        self.config = config
+        ch, k, s, g = config.layers()
+        self.discriminators = nn.ModuleList(ScaleDiscriminator(ch, k, s, g, leaky=config.leaky)
+                                            for _ in range(config.n_scales))
+        self.pool = nn.AvgPool1d(4, 2, padding=1, count_include_pad=False)
+
+    def forward(self, y: Tensor) -> DiscriminatorOutput:
+        """Score ``y`` ``(batch, 1, T)`` at every scale."""
+        _check_waveform(y, type(self).__name__)
+        logits, feats = [], []
+        x = y
+        for i, disc in enumerate(self.discriminators):
+            if i:
+                x = self.pool(x)
+            score, fmap = disc(x)
+            logits.append(score)
+            feats.append(fmap)
+        return logits, feats

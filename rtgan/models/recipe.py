@@ -183,6 +183,10 @@ class Recipe:
         """Sample rate (Hz) of the corpus clips to read; default the generator's output rate."""
         return int(nets["generator"].sample_rate_out)
 
+    def domain(self) -> str | None:
+        """Corpus domain to train on (``"music"``, ``"speech"``); default ``None``: every clip."""
+        return None
+
     def train_example(self, clip: torch.Tensor) -> Batch:
         """One training example from a corpus clip ``(1, segment_samples)`` float32 in [-1, 1].
 

@@ -45,10 +45,10 @@ def make_datasets(corpus: Path | None, recipe: Recipe, nets: Nets) -> tuple[torc
         return synthetic
     if corpus is None:
         raise ValueError(f"{type(recipe).__name__} trains on a corpus: give one")
-    cfg, sample_rate = recipe.cfg, recipe.sample_rate(nets)
-    train = ClipDataset(corpus, "train", cfg.segment_samples, sample_rate=sample_rate,
+    cfg, sample_rate, domain = recipe.cfg, recipe.sample_rate(nets), recipe.domain()
+    train = ClipDataset(corpus, "train", cfg.segment_samples, sample_rate=sample_rate, domain=domain,
                         min_bandwidth_hz=cfg.min_bandwidth_hz, seed=cfg.seed, random_offset=True)
-    val = ClipDataset(corpus, "val", cfg.segment_samples * 2, sample_rate=sample_rate,
+    val = ClipDataset(corpus, "val", cfg.segment_samples * 2, sample_rate=sample_rate, domain=domain,
                       min_bandwidth_hz=cfg.min_bandwidth_hz, seed=cfg.seed, random_offset=False)
     idx = np.unique(np.linspace(0, len(val) - 1, num=min(cfg.val_items, len(val))).round().astype(int))
     items = [recipe.val_example(val[int(i)]) for i in idx]

@@ -21,6 +21,7 @@ import torch
 
 from ..checkpoint import CheckpointError, generator_state, read_checkpoint, save_generator
 from ..models import registry
+from ..models.layers.weightnorm import load_folded
 from ..models.recipe import Batch, Recipe, TrainConfig
 from . import distributed
 from .data import make_datasets
@@ -129,7 +130,7 @@ def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
     if not weights:
         raise CheckpointError(f"--init-from {path}: no generator weights in it")
     try:
-        state.generator.load_state_dict(weights, strict=True)
+        load_folded(state.generator, weights)  # checkpoints hold folded weights; a recipe may train with weight norm
     except RuntimeError as e:
         first = str(e).strip().splitlines()
         raise CheckpointError(f"--init-from {path} ({meta.get('model')}) does not fit "

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 
 #: metrics that can choose, and whether higher is better
-METRICS = {"loss": False, "lsd": False, "mse": False, "snr_db": True}
+METRICS = {"loss": False, "lsd": False, "mel_l1": False, "mse": False, "snr_db": True}
 
 
 @dataclass(frozen=True)

@@ -97,32 +97,48 @@ def cached_strided_conv(layer: StridedConv1d, x: torch.Tensor, delay: int,
     """Stream a :class:`StridedConv1d`: ``(batch, C_in, n)`` at ``delay`` -> ``(batch, C_out, n / f)``.
 
     ``n`` must be a multiple of ``f`` and blocks must start at multiples of ``f`` frames of
-    the stream (consecutive blocks whose lengths are multiples of ``f``, from frame 0).
-
-    Offline output frame ``t`` reads input frames from ``t*f - pad_left``; streamed frame
-    ``i`` is offline frame ``i - delay``. A window starting at block offset ``j*f`` therefore
-    folds offline frames of the right phase only if ``delay + pad_right`` is a multiple of
-    ``f``; the conv reads windows ``extra = -(delay + pad_right) mod f`` frames earlier (a
-    phase alignment folded into the cache, so no separate delay line is needed). The cache
-    holds ``k - f + extra`` frames; the output is late by ``(delay + extra + pad_right) / f``
-    frames of the output tensor.
+    the stream (consecutive blocks whose lengths are multiples of ``f``, from frame 0); see
+    :func:`strided_windows`.
 
     Raises:
         ValueError: a block whose length is not a multiple of ``f``.
     """
-    f = layer.stride
+    x, delay = strided_windows(x, delay, cur, layer.conv.kernel_size[0], layer.stride, layer.padding[1])
+    return layer.conv(x), delay
+
+
+def strided_windows(x: torch.Tensor, delay: int, cur: StateCursor, kernel_size: int, stride: int,
+                    pad_right: int) -> tuple[torch.Tensor, int]:
+    """The frames a stride-``f`` window op (a conv, an STFT) reads in one block, and its output delay.
+
+    For any layer whose output frame ``t`` reads input frames ``t*f - pad_left .. t*f + f - 1 +
+    pad_right`` (``kernel_size = pad_left + f + pad_right``). Offline output frame ``t`` reads
+    input frames from ``t*f - pad_left``; streamed frame ``i`` is offline frame ``i - delay``. A
+    window starting at block offset ``j*f`` therefore folds offline frames of the right phase
+    only if ``delay + pad_right`` is a multiple of ``f``; the windows are read ``extra = -(delay
+    + pad_right) mod f`` frames earlier (a phase alignment folded into the cache, so no separate
+    delay line is needed). The cache holds ``k - f + extra`` frames.
+
+    Returns:
+        ``(frames, delay)``: the ``(batch, C, n + k - f)`` frames to run the layer on with no
+        padding and stride ``f`` (``n / f`` windows), and the output's delay in output frames,
+        ``(delay + extra + pad_right) / f``.
+
+    Raises:
+        ValueError: a block whose length is not a multiple of ``f``.
+    """
+    f = stride
     n = x.shape[-1]
     if n % f:
         raise ValueError(f"a streamed conv with stride {f} needs blocks of a multiple of {f} frames, got {n}")
-    pad_right = layer.padding[1]
     extra = -(delay + pad_right) % f
-    memory = layer.conv.kernel_size[0] - f + extra
+    memory = kernel_size - f + extra
     if memory:
         x = torch.cat([cur.take(x.shape[1], memory), x], dim=-1)
         cur.put(x[..., n:])
     if extra:
         x = x[..., : x.shape[-1] - extra]
-    return layer.conv(x), (delay + extra + pad_right) // f
+    return x, (delay + extra + pad_right) // f
 
 
 def transposed_crop(kernel_size: int, stride: int, mode: str) -> int:

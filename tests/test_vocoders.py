@@ -1,0 +1,207 @@
+"""The music vocoders of seed 003: mel front end, voc-melgan's generator, discriminator and training.
+
+Streaming equivalence, ONNX export and the other per-model grids cover the vocoders through
+:data:`helpers.CASES` (every registered model); this file tests what is particular to them.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from rtgan.checkpoint import read_checkpoint
+from rtgan.models import registry
+from rtgan.models.discriminators import MelGANDiscriminator, MelGANDiscriminatorConfig
+from rtgan.models.layers.mel import LogMel1d, MelConfig, dft_kernels
+from rtgan.models.layers.weightnorm import apply_weight_norm, folded_state_dict, has_weight_norm, load_folded
+from rtgan.models.voc_melgan import MelGANConfig, MelGANGenerator
+from rtgan.models.voc_melgan_training import VocMelGANRecipe, VocoderTrainConfig, mel_l1
+from rtgan.training.loop import init_state, train
+
+CPU = torch.device("cpu")
+
+
+def tiny_cfg(**overrides) -> VocoderTrainConfig:
+    """The tiny preset on the three-clip test corpus (its val clip is speech: every domain)."""
+    return dataclasses.replace(VocMelGANRecipe.presets()["tiny"], train_domain=None, **overrides)
+
+
+# -- the mel front end ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("lookahead", [768, 384, 0])
+def test_log_mel_equals_librosa_on_the_padded_signal(lookahead):
+    librosa = pytest.importorskip("librosa")
+    c = MelConfig(lookahead=lookahead)
+    x = np.random.default_rng(0).standard_normal(20 * 256).astype(np.float32) * 0.1
+    y = LogMel1d(c)(torch.from_numpy(x)[None, None])[0].numpy()
+    left, right = c.padding
+    assert (left, right) == (768 - lookahead, lookahead)
+    spec = np.abs(librosa.stft(np.pad(x, (left, right)), n_fft=1024, hop_length=256, window="hann", center=False))
+    ref = np.log10(np.maximum(librosa.filters.mel(sr=22050, n_fft=1024, n_mels=128) @ spec, 1e-5))
+    assert y.shape == ref.shape == (128, 20)
+    assert np.abs(y - ref).max() < 1e-4
+
+
+def test_dft_kernels_give_torch_stft_bins():
+    x = torch.randn(1, 1024, dtype=torch.float64)
+    k = dft_kernels(1024, 512).double()
+    spec = torch.stft(x, 1024, hop_length=1024, win_length=512, window=torch.hann_window(512, dtype=torch.float64),
+                      center=False, return_complex=True)[0, :, 0]
+    out = torch.nn.functional.conv1d(x[:, None], k)[0, :, 0]
+    assert torch.allclose(out[:513], spec.real, atol=1e-4) and torch.allclose(out[513:], spec.imag, atol=1e-4)
+
+
+def test_silence_gives_the_floor_and_the_front_end_has_no_weights():
+    m = LogMel1d(MelConfig())
+    assert torch.all(m(torch.zeros(1, 1, 1024)) == -5.0)
+    assert MelConfig().log_floor == -5.0
+    assert len(m.state_dict()) == 0 and not list(m.parameters())
+
+
+def test_mel_frames_stream_like_offline_frames():
+    from rtgan.models.layers import StateCursor
+    m = LogMel1d(MelConfig(lookahead=384))
+    x = 0.1 * torch.randn(1, 1, 256 * 24)
+    offline = m(x)
+    state, outs, delay = None, [], None
+    for i in range(0, x.shape[-1], 512):
+        cur = StateCursor(state, 1, x)
+        y, delay = m.stream(x[..., i:i + 512], 0, cur)
+        state = cur.finish()
+        outs.append(y)
+    streamed = torch.cat(outs, dim=-1)
+    # one frame late (its window reaches 384 samples into the next hop); the first streamed
+    # frame saw the zero state, as offline sees its zero padding
+    assert delay == 2 and torch.allclose(streamed[..., delay:], offline[..., :-delay], atol=1e-5)
+
+
+@pytest.mark.parametrize("kw", [dict(lookahead=800), dict(win_length=2048), dict(floor=0.0), dict(fmax=20000.0)])
+def test_mel_config_refuses_bad_values(kw):
+    with pytest.raises(ValueError):
+        MelConfig(**kw)
+
+
+# -- voc-melgan's generator ----------------------------------------------------------------
+
+def test_melgan_paper_preset_is_kumar_et_al_table_4():
+    c = registry.make_config("voc-melgan", "paper")
+    assert (c.channels, c.ratios, c.dilations, c.input_kernel, c.output_kernel) == (512, (8, 8, 2, 2), (1, 3, 9), 7, 7)
+    assert (c.mel.sample_rate, c.mel.n_fft, c.mel.hop_length, c.mel.n_mels, c.mel.lookahead) == (22050, 1024, 256, 128, 768)
+    g = registry.build("voc-melgan", "paper")
+    ups = [(u.conv.in_channels, u.conv.out_channels, u.conv.kernel_size[0], u.stride) for u in g.ups]
+    assert ups == [(512, 256, 16, 8), (256, 128, 16, 8), (128, 64, 4, 2), (64, 32, 4, 2)]
+
+
+def test_melgan_live_preset_has_no_lookahead_and_vocode_maps_frames_to_hops():
+    g = registry.build("voc-melgan", "live").eval()
+    assert g.config.mel.lookahead == 0 and g.latency_samples == 0
+    assert g.lookahead < g.config.mel.hop_length  # only within the hop a block already holds
+    mel = torch.randn(2, 128, 5) - 3
+    with torch.no_grad():
+        y = g.vocode(mel)
+    assert y.shape == (2, 1, 5 * 256) and y.abs().max() <= 1
+    with pytest.raises(ValueError):
+        g.vocode(torch.randn(2, 80, 5))
+
+
+def test_config_refuses_ratios_that_miss_the_hop():
+    with pytest.raises(ValueError, match="hop length"):
+        MelGANConfig(ratios=(8, 8, 2))
+
+
+def test_weight_norm_is_folded_into_plain_weights_and_loaded_back():
+    torch.manual_seed(0)
+    g = apply_weight_norm(registry.build("voc-melgan", "tiny")).eval()
+    assert has_weight_norm(g)
+    x = 0.1 * torch.randn(1, 1, 2048)
+    with torch.no_grad():
+        ref = g(x)
+    folded = folded_state_dict(g)
+    assert not any("parametrizations" in k for k in folded)
+    plain = registry.build("voc-melgan", "tiny").eval()
+    plain.load_state_dict(folded, strict=True)
+    with torch.no_grad():
+        assert torch.allclose(plain(x), ref, atol=1e-6)
+        assert torch.equal(g(x), ref)  # folding a copy left the wrapped network as it was
+    again = apply_weight_norm(registry.build("voc-melgan", "tiny")).eval()
+    load_folded(again, folded)
+    assert has_weight_norm(again)
+    with torch.no_grad():
+        assert torch.allclose(again(x), ref, atol=1e-6)
+
+
+# -- discriminator and losses ----------------------------------------------------------------
+
+def test_melgan_discriminator_is_kumar_et_al_table_5():
+    ch, k, s, g = MelGANDiscriminatorConfig().layers()
+    assert ch == (16, 64, 256, 1024, 1024, 1024) and k == (15, 41, 41, 41, 41, 5)
+    assert s == (1, 4, 4, 4, 4, 1) and g == (1, 4, 16, 64, 256, 1)
+    d = MelGANDiscriminator(MelGANDiscriminatorConfig(max_channels=64))
+    logits, feats = d(torch.randn(2, 1, 8192))
+    # stride 256 on the raw audio, twice that on each pooled copy
+    assert [t.shape for t in logits] == [(2, 32), (2, 16), (2, 8)]
+    assert [len(f) for f in feats] == [7, 7, 7]
+
+
+def test_mel_l1_is_the_mean_absolute_log_mel_difference():
+    m = LogMel1d(MelConfig())
+    a, b = 0.1 * torch.randn(2, 1, 2048), 0.1 * torch.randn(2, 1, 2048)
+    ref = (m(a) - m(b)).abs().flatten(1).mean(dim=1)
+    assert torch.allclose(mel_l1(m, a, b), ref)
+    assert torch.all(mel_l1(m, a, a) == 0)
+
+
+# -- training ------------------------------------------------------------------------------
+
+def test_examples_are_peak_normalised_22_khz_audio_in_whole_hops(corpus):
+    cfg = tiny_cfg()
+    r = VocMelGANRecipe(cfg)
+    clip = torch.from_numpy(np.random.default_rng(1).uniform(-0.3, 0.3, (1, cfg.segment_samples)).astype(np.float32))
+    (y,) = r.val_example(clip)
+    assert y.shape == (1, 4096)  # 8960 samples at 48 kHz -> 4116 at 22.05 kHz, cut to 16 hops
+    assert abs(float(y.abs().max()) - 0.95) < 1e-6
+    torch.manual_seed(0)
+    (t,) = r.train_example(clip)
+    peak_db = 20 * np.log10(float(t.abs().max()) / 0.95)
+    assert cfg.gain_db[0] - 1e-6 <= peak_db <= cfg.gain_db[1] + 1e-6
+    assert r.domain() is None and VocMelGANRecipe.presets()["live"].train_domain == "music"
+
+
+def test_recipes_paper_and_fast():
+    p = VocMelGANRecipe.presets()
+    paper, live = p["paper"], p["live"]
+    assert paper.recipe == "paper" and paper.weights.mel == 0 and paper.weights.feature_matching == 10
+    assert paper.adv_start_step == 0 and paper.lr == 1e-4 and paper.betas == (0.5, 0.9)
+    assert live.recipe == "fast" and live.weights.mel == 45 and live.adv_start_step > 0
+    assert VocoderTrainConfig.with_recipe(live, "paper").weights == paper.weights
+    with pytest.raises(ValueError, match="unknown recipe"):
+        VocoderTrainConfig.with_recipe(live, "bwe")
+    with pytest.raises(ValueError, match="no term"):
+        dataclasses.replace(live, weights=dataclasses.replace(live.weights, mel=0.0), adversarial=False)
+
+
+def test_tiny_training_lowers_the_validation_loss_and_trains_the_discriminator(corpus, tmp_path):
+    cfg = tiny_cfg(steps=16, val_every=8, ckpt_every=16, adv_start_step=8)
+    fresh = init_state(cfg, CPU)
+    state = train(cfg, corpus, tmp_path / "run", device="cpu", progress=False)
+    h = state.history
+    assert [e["step"] for e in h] == [0, 8, 16]
+    assert h[-1]["mel_l1"] < 0.85 * h[0]["mel_l1"]
+    before, after = fresh.nets["discriminator"].state_dict(), state.nets["discriminator"].state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_release_checkpoint_holds_folded_weights_and_loads_by_name(corpus, tmp_path):
+    cfg = tiny_cfg(steps=2, val_every=2, ckpt_every=2, adv_start_step=1)
+    run = tmp_path / "run"
+    state = train(cfg, corpus, run, device="cpu", progress=False)
+    tensors, meta = read_checkpoint(run / "voc-melgan.safetensors")
+    assert meta["model"] == "voc-melgan" and not any("parametrizations" in k for k in tensors)
+    g = registry.load_model("voc-melgan", run / "voc-melgan.safetensors")
+    assert type(g) is MelGANGenerator and not has_weight_norm(g)
+    x = 0.1 * torch.randn(1, 1, 2048)
+    with torch.no_grad():
+        assert torch.allclose(g(x), state.generator.eval()(x), atol=1e-6)
+    # the resumable checkpoint keeps the training form (g and v) and resumes
+    more = train(dataclasses.replace(cfg, steps=4), corpus, run, device="cpu", progress=False)
+    assert more.step == 4 and has_weight_norm(more.generator)
