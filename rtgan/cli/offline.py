@@ -13,9 +13,14 @@ def add_parsers(sub) -> None:
     from ..engine.bench import BLOCK_SIZES
     from ..engine.stream import MODES
 
-    r = sub.add_parser("render", help="process an audio file offline through the block engine")
-    r.add_argument("input", help="input audio file (anything soundfile reads)")
-    r.add_argument("output", help="output file (format from the extension; never the input)")
+    r = sub.add_parser("render", help="process an audio file offline through the block engine",
+                       description="Vocoders (voc-melgan, voc-multiscale) also read and write mels: OUTPUT.npy "
+                                   "writes the mel of INPUT as the model's front end computes it; INPUT.npy "
+                                   "renders a saved mel ((n_mels, frames) or (channels, n_mels, frames) float32 "
+                                   "log10 mel magnitudes, floor -5; see rtgan.engine.vocode).")
+    r.add_argument("input", help="input audio file (anything soundfile reads), or a saved mel (.npy) for a vocoder")
+    r.add_argument("output", help="output file (format from the extension; never the input), or .npy: the "
+                                  "input's mel (vocoders)")
     model_args(r, 4096)
     r.add_argument("--mode", choices=MODES, default="stateful",
                    help="streaming mode: stateful (cached convs), overlap-save, ola (default: %(default)s)")
@@ -53,9 +58,12 @@ def _spectrogram_path(args) -> Path | None:
 def cmd_render(args) -> int:
     from ..audio.io import AudioError, check_output_path
     from ..engine.render import check_spectrogram_path, render_file
+    from ..engine.vocode import check_mel_output_path, is_mel_path
     # every cheap check first: a bad path must not cost a model load and a whole render
     if not Path(args.input).exists():
         raise AudioError(f"{args.input}: file does not exist")
+    if is_mel_path(args.input) or is_mel_path(args.output):
+        return _render_mel(args)
     check_output_path(args.output, protect=[args.input])
     png = _spectrogram_path(args)
     if png is not None:
@@ -68,6 +76,30 @@ def cmd_render(args) -> int:
           + (f", {rep.clipped_samples} samples limited to +-1" if rep.clipped_samples else ""))
     if rep.spectrogram is not None:
         print(f"wrote {rep.spectrogram}: spectrograms before (input at {rep.output_sample_rate} Hz) and after")
+    return 0
+
+
+def _render_mel(args) -> int:
+    """``rtgan render`` with a ``.npy`` input (vocode a saved mel) or output (save the input's mel)."""
+    from ..audio.io import check_output_path
+    from ..engine.vocode import analyse_file, check_mel_output_path, is_mel_path, vocode_file
+    if is_mel_path(args.input) and is_mel_path(args.output):
+        raise ValueError("render: a mel in and a mel out: give an audio file on one side")
+    if args.spectrogram is not None:
+        raise ValueError("render: --spectrogram is for audio in and out, not for mels")
+    if is_mel_path(args.output):
+        check_mel_output_path(args.output, protect=[args.input])
+    else:
+        check_output_path(args.output, protect=[args.input])
+    model = common.load_model(args)
+    if is_mel_path(args.output):
+        rep = analyse_file(model, args.input, args.output)
+        print(f"wrote {args.output}: mel of {rep.channels} ch, {rep.frames} frames ({rep.seconds:.2f} s at "
+              f"{rep.sample_rate} Hz, hop {model.config.mel.hop_length}, lookahead {model.config.mel.lookahead})")
+    else:
+        rep = vocode_file(model, args.input, args.output, progress=not args.quiet)
+        print(f"wrote {args.output}: {rep.channels} ch, {rep.seconds:.2f} s at {rep.sample_rate} Hz from "
+              f"{rep.frames} mel frames")
     return 0
 
 

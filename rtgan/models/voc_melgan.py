@@ -24,9 +24,12 @@ lookahead 0 the stream's latency is its block alone.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator
@@ -168,11 +171,20 @@ class MelGANGenerator(Generator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Resynthesise audio ``(batch, 1, n)`` through its mel: ``(batch, 1, n)``.
 
+        Equal to the stream (delayed by :attr:`latency_samples`) of ``x`` with silence before
+        and after it: the mel is taken over ``x`` padded with the generator's receptive field of
+        zeros on each side. (Training calls ``vocode(mel(x))``: the same up to the edges.)
+
         Raises:
             ValueError: see :meth:`Generator.check_input`.
         """
         self.check_input(x)
-        return self.vocode(self.mel(x))
+        left, right = self._context
+        hop = self.config.mel.hop_length
+        # the frames around the signal are the mels of the silence around it (as a stream sees
+        # them: with a lookahead, the frames just before the start already hear its first samples)
+        y = self.vocode(self.mel(F.pad(x, (left * hop, right * hop))))
+        return y[..., left * hop: y.shape[-1] - right * hop]
 
     def vocode(self, mel: torch.Tensor) -> torch.Tensor:
         """Audio from a log10 mel ``(batch, n_mels, frames)``: ``(batch, 1, frames * hop)`` in [-1, 1].
@@ -182,12 +194,23 @@ class MelGANGenerator(Generator):
         """
         if mel.dim() != 3 or mel.shape[1] != self.config.mel.n_mels:
             raise ValueError(f"expected a mel (batch, {self.config.mel.n_mels}, frames), got {tuple(mel.shape)}")
-        h = self.conv_in(mel)
+        left, right = self._context
+        h = self.conv_in(F.pad(mel, (left, right), value=self.config.mel.log_floor))
         for up, stack in zip(self.ups, self.stacks):
             h = up(self.act(h))
             for block in stack:
                 h = block(h)
-        return torch.tanh(self.conv_out(self.act(h)))
+        y = torch.tanh(self.conv_out(self.act(h)))
+        hop = self.config.mel.hop_length
+        return y[..., left * hop: y.shape[-1] - right * hop]
+
+    @cached_property
+    def _context(self) -> tuple[int, int]:
+        # frames of silence (the log floor) :meth:`vocode` puts on each side of a mel: the
+        # generator's receptive field, so that the first and last frames see silence around
+        # them as a stream does (a conv's zero padding would be log10(1), a loud mel)
+        r = self.vocode_reach()
+        return math.ceil(r.left), math.ceil(r.right)
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`forward` on one block with explicit caches; delays in frames of each tensor."""
@@ -202,7 +225,11 @@ class MelGANGenerator(Generator):
 
     def reach(self) -> Reach:
         """The composition of the layers' rules (mel window, convs, transposed convs), at stride 1."""
-        r = self.conv_in.reach(self.mel.reach(Reach()))
+        return self.vocode_reach(self.mel.reach(Reach()))
+
+    def vocode_reach(self, r: Reach = Reach()) -> Reach:
+        """The rules of :meth:`vocode` from ``r`` (default: in mel frames, for chunked vocoding)."""
+        r = self.conv_in.reach(r)
         for up, stack in zip(self.ups, self.stacks):
             r = up.reach(r)
             for block in stack:
