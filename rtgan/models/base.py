@@ -202,8 +202,8 @@ class Generator(nn.Module):
         return y, cur.finish()
 
     def num_parameters(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters())
+        """Number of trainable parameters (frozen ones, such as a fixed filter bank, are not counted)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Validate a ``(batch, channels, samples)`` input.

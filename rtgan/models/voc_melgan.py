@@ -183,19 +183,24 @@ class MelGANGenerator(Generator):
         hop = self.config.mel.hop_length
         # the frames around the signal are the mels of the silence around it (as a stream sees
         # them: with a lookahead, the frames just before the start already hear its first samples)
-        y = self.vocode(self.mel(F.pad(x, (left * hop, right * hop))))
+        y = self.vocode(self.mel(F.pad(x, (left * hop, right * hop))), pad=False)
         return y[..., left * hop: y.shape[-1] - right * hop]
 
-    def vocode(self, mel: torch.Tensor) -> torch.Tensor:
+    def vocode(self, mel: torch.Tensor, pad: bool = True) -> torch.Tensor:
         """Audio from a log10 mel ``(batch, n_mels, frames)``: ``(batch, 1, frames * hop)`` in [-1, 1].
+
+        With ``pad`` (default) the mel is extended by the generator's receptive field of silence
+        (the log floor) on each side and the output cut back, so its first and last samples are
+        what a stream that saw silence around the mel gives; ``pad=False`` runs the network on
+        exactly these frames (its convs zero-pad: training, where the edges do not matter).
 
         Raises:
             ValueError: a mel that is not ``(batch, n_mels, frames)``.
         """
         if mel.dim() != 3 or mel.shape[1] != self.config.mel.n_mels:
             raise ValueError(f"expected a mel (batch, {self.config.mel.n_mels}, frames), got {tuple(mel.shape)}")
-        left, right = self._context
-        h = self.conv_in(F.pad(mel, (left, right), value=self.config.mel.log_floor))
+        left, right = self._context if pad else (0, 0)
+        h = self.conv_in(F.pad(mel, (left, right), value=self.config.mel.log_floor) if pad else mel)
         for up, stack in zip(self.ups, self.stacks):
             h = up(self.act(h))
             for block in stack:

@@ -198,6 +198,32 @@ class VocoderData:
     def val_example(self, clip):
         return (self.audio(clip, gain=False),)
 
+    def validate(self, nets, val, batch: int = 4) -> dict[str, float]:
+        """Mean log10-mel L1 (``mel_l1``, also ``loss``) and MR-STFT distance (``mrstft``) of the resynthesis."""
+        g = nets["generator"]
+        dev = next(g.parameters()).device
+        mels, stfts = [], []
+        for i in range(0, val[0].shape[0], batch):
+            y = val[0][i:i + batch].to(dev)
+            y_hat = g(y).float()
+            mels.append(mel_l1(g.mel, y_hat, y).cpu())
+            sc, mag = multi_resolution_stft_loss(y_hat, y)
+            stfts.append(float(sc + mag) * y.shape[0])
+        m = float(torch.cat(mels).mean())
+        return {"mel_l1": m, "loss": m, "mrstft": sum(stfts) / val[0].shape[0]}
+
+    def reconstruction_loss(self, nets, y_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted mel L1 and MR-STFT terms of the generator loss on the summed output ``(batch, 1, n)``."""
+        w = self.cfg.weights
+        loss, terms = y_hat.new_zeros(()), {}
+        if w.mel:
+            l_mel = mel_l1(nets["generator"].mel, y_hat, y).mean()
+            loss, terms["mel_l1"] = loss + w.mel * l_mel, float(l_mel.detach())
+        if w.stft:
+            sc, mag = multi_resolution_stft_loss(y_hat, y)
+            loss, terms["stft"] = loss + w.stft * (sc + mag), float((sc + mag).detach())
+        return loss, terms
+
 
 def mel_l1(mel: nn.Module, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean absolute difference of the log10 mels of ``y_hat`` and ``y`` (both ``(batch, 1, n)``), per item ``(batch,)``.
@@ -241,7 +267,7 @@ class VocMelGANRecipe(VocoderData, Recipe):
 
     def generate(self, nets, batch):
         g = nets["generator"]
-        return g.vocode(g.mel(batch[0]))  # forward() without its edge context: the same away from the edges
+        return g.vocode(g.mel(batch[0]), pad=False)  # forward() without its edge context: the same away from the edges
 
     def critic_loss(self, nets, batch, fake, step):
         d = nets["discriminator"]
@@ -252,14 +278,7 @@ class VocMelGANRecipe(VocoderData, Recipe):
 
     def generator_loss(self, nets, batch, out, step):
         y, y_hat, w = batch[0], out.float(), self.cfg.weights
-        g = nets["generator"]
-        loss, terms = y_hat.new_zeros(()), {}
-        if w.mel:
-            l_mel = mel_l1(g.mel, y_hat, y).mean()
-            loss, terms["mel_l1"] = loss + w.mel * l_mel, float(l_mel.detach())
-        if w.stft:
-            sc, mag = multi_resolution_stft_loss(y_hat, y)
-            loss, terms["stft"] = loss + w.stft * (sc + mag), float((sc + mag).detach())
+        loss, terms = self.reconstruction_loss(nets, y_hat, y)
         if self.adversarial(step):
             d = nets["discriminator"]
             fake_logits, fake_feats = d(out)
@@ -271,17 +290,3 @@ class VocMelGANRecipe(VocoderData, Recipe):
             terms.update(gen_adv=float(adv.detach()), gen_fm=float(fm.detach()))
         terms["gen_total"] = float(loss.detach())
         return loss, terms
-
-    def validate(self, nets, val, batch: int = 4) -> dict[str, float]:
-        """Mean log10-mel L1 (``mel_l1``, also ``loss``) and MR-STFT distance of the resynthesis."""
-        g = nets["generator"]
-        dev = next(g.parameters()).device
-        mels, stfts = [], []
-        for i in range(0, val[0].shape[0], batch):
-            y = val[0][i:i + batch].to(dev)
-            y_hat = g(y).float()
-            mels.append(mel_l1(g.mel, y_hat, y).cpu())
-            sc, mag = multi_resolution_stft_loss(y_hat, y)
-            stfts.append(float(sc + mag) * y.shape[0])
-        m = float(torch.cat(mels).mean())
-        return {"mel_l1": m, "loss": m, "mrstft": sum(stfts) / val[0].shape[0]}

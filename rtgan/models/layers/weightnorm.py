@@ -23,13 +23,14 @@ def _wrapped(module: nn.Module) -> list[str]:
 
 
 def apply_weight_norm(module: nn.Module) -> nn.Module:
-    """Wrap every ``Conv1d``/``ConvTranspose1d`` weight of ``module`` with weight norm (in place; returned).
+    """Wrap every trainable ``Conv1d``/``ConvTranspose1d`` weight of ``module`` with weight norm (in place; returned).
 
     ``g`` is initialised to ``||w||`` and ``v`` to ``w``, so the module computes the same
-    function before and after. Convs already wrapped are left alone.
+    function before and after. Convs already wrapped, and frozen ones (a weight that does not
+    require grad, e.g. a fixed filter bank), are left alone.
     """
     for m in module.modules():
-        if isinstance(m, CONVS) and not parametrize.is_parametrized(m, "weight"):
+        if isinstance(m, CONVS) and m.weight.requires_grad and not parametrize.is_parametrized(m, "weight"):
             weight_norm(m, "weight", dim=0)
     return module
 
