@@ -211,3 +211,31 @@ def test_render_end_to_end(tmp_path):
     meta2 = json.loads((out / "corpus.json").read_text())
     assert meta2["files"]["done"] == 0 and meta2["files"]["cached"] == len(progs)
     assert manifest_hash(m) == h
+
+
+def test_a_render_that_never_ends_is_stopped_after_the_midi_and_its_tail(monkeypatch, tmp_path):
+    """FluidSynth 2.3 kept rendering some music21 pieces forever (14 GB in 8 minutes): render_midi stops it."""
+    mido = pytest.importorskip("mido")
+    sf = pytest.importorskip("soundfile")
+    from rtgan.data.midi import render as render_mod
+    # a stand-in fluidsynth that writes a valid WAV header and then silence forever, 10x real time
+    fake = tmp_path / "fluidsynth"
+    fake.write_text("#!/usr/bin/env python3\n"
+                    "import sys, time, soundfile as sf, numpy as np\n"
+                    "out = sys.argv[sys.argv.index('-F') + 1]\n"
+                    "rate = int(sys.argv[sys.argv.index('-r') + 1])\n"
+                    "with sf.SoundFile(out, 'w', rate, 2, 'PCM_16') as f:\n"
+                    "    while True:\n"
+                    "        f.write(np.zeros((rate // 10, 2))); f.flush(); time.sleep(0.01)\n")
+    fake.chmod(0o755)
+    sf2 = tmp_path / "x.sf2"
+    sf2.write_bytes(b"\0")
+    monkeypatch.setattr(render_mod, "find_fluidsynth", lambda soundfont=None: (str(fake), sf2))
+    mid = mido.MidiFile(ticks_per_beat=480)
+    mid.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=90, time=0),
+                                      mido.Message("note_off", note=60, velocity=0, time=960)]))  # 1 s at 120 bpm
+    mid.save(tmp_path / "in.mid")
+    assert render_mod.midi_seconds(tmp_path / "in.mid") == 1.0
+    wav = render_mod.render_midi(tmp_path / "in.mid", tmp_path / "out.wav", 8000, timeout=60)
+    seconds = sf.info(str(wav)).duration
+    assert 1.0 + render_mod.RELEASE_TAIL_SECONDS <= seconds < 1.0 + render_mod.RELEASE_TAIL_SECONDS + 5

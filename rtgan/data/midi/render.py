@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,10 @@ from .export import MAX_PIECE_SECONDS, OPUS_GAP_SECONDS, export_midi, rewrite_pr
 from .pieces import parse_render_path
 from .tools import MidiSourceError, find_fluidsynth, music21_version, soundfont_path
 
-__all__ = ["RENDER_SAMPLE_RATE", "MAX_RENDER_SAMPLE_RATE", "FLUIDSYNTH_TIMEOUT", "render_midi", "render_settings",
+log = logging.getLogger(__name__)
+
+__all__ = ["RENDER_SAMPLE_RATE", "RELEASE_TAIL_SECONDS", "midi_seconds", "MAX_RENDER_SAMPLE_RATE",
+           "FLUIDSYNTH_TIMEOUT", "render_midi", "render_settings",
            "render_rate", "render_task_audio"]
 
 #: Render rate (Hz) unless the corpus rate is higher.
@@ -28,6 +33,8 @@ RENDER_SAMPLE_RATE = 48000
 MAX_RENDER_SAMPLE_RATE = 96000
 #: Longest a single fluidsynth run may take, seconds.
 FLUIDSYNTH_TIMEOUT = 1800.0
+#: Seconds of audio kept after a MIDI file's last event (the release of its last notes).
+RELEASE_TAIL_SECONDS = 5.0
 #: Bump when the MIDI export or rendering changes (invalidates cached clips).
 _MIDI_PIPELINE_VERSION = 1
 
@@ -36,6 +43,9 @@ def render_midi(midi_path: Path | str, wav_path: Path | str, sample_rate: int = 
                 soundfont: Path | str | None = None, timeout: float = FLUIDSYNTH_TIMEOUT) -> Path:
     """``fluidsynth -ni -q -r RATE -F out.wav SOUNDFONT in.mid`` (stereo 16-bit WAV).
 
+    The render is stopped once it holds the MIDI's length plus :data:`RELEASE_TAIL_SECONDS`
+    (FluidSynth 2.3 does not always stop on its own); ``timeout`` bounds the wall time.
+
     Raises:
         MissingToolError: fluidsynth or the soundfont is missing.
         MidiSourceError: fluidsynth failed or wrote no audio.
@@ -43,14 +53,36 @@ def render_midi(midi_path: Path | str, wav_path: Path | str, sample_rate: int = 
     exe, sf2 = find_fluidsynth(soundfont)
     wav_path = Path(wav_path)
     cmd = [exe, "-ni", "-q", "-r", str(int(sample_rate)), "-F", str(wav_path), str(sf2), str(midi_path)]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise MidiSourceError(f"fluidsynth took longer than {timeout:.0f} s on {midi_path}") from e
-    if r.returncode != 0 or not wav_path.is_file() or wav_path.stat().st_size <= 44:
-        raise MidiSourceError(f"fluidsynth failed on {midi_path} (exit {r.returncode}): "
-                              f"{(r.stderr or r.stdout).strip()[-500:]}")
+    # FluidSynth 2.3 sometimes never ends a render (seen on music21 pieces whose notes all end:
+    # it kept writing, 14 GB in 8 minutes): stop it once it has written the MIDI's length plus
+    # a release tail, and keep what it wrote (libsndfile reads the unfinished WAV)
+    limit_bytes = 44 + 4 * int(sample_rate) * (midi_seconds(midi_path) + RELEASE_TAIL_SECONDS)
+    stopped = False
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as proc:
+        start = time.monotonic()
+        while proc.poll() is None:
+            if wav_path.is_file() and wav_path.stat().st_size > limit_bytes:
+                proc.terminate()
+                stopped = True
+            elif time.monotonic() - start > timeout:
+                proc.kill()
+                proc.wait()
+                raise MidiSourceError(f"fluidsynth took longer than {timeout:.0f} s on {midi_path}")
+            time.sleep(0.05)
+        out = proc.stdout.read() if proc.stdout else ""
+    if (proc.returncode != 0 and not stopped) or not wav_path.is_file() or wav_path.stat().st_size <= 44:
+        raise MidiSourceError(f"fluidsynth failed on {midi_path} (exit {proc.returncode}): {out.strip()[-500:]}")
+    if stopped:
+        log.warning("fluidsynth did not stop after %s (%.0f s of MIDI): stopped it at %.0f s of audio", midi_path,
+                    midi_seconds(midi_path), limit_bytes / (4 * sample_rate))
     return wav_path
+
+
+def midi_seconds(midi_path: Path | str) -> float:
+    """Length of a MIDI file in seconds (``mido.MidiFile.length``)."""
+    import mido
+    return float(mido.MidiFile(str(midi_path)).length)
 
 
 def render_settings(sample_rate: int, soundfont: Path | str | None = None) -> str:
