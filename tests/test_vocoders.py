@@ -283,3 +283,102 @@ def test_cli_writes_a_mel_and_renders_it_like_the_audio_render(tmp_path, capsys)
     assert main(["render", str(tmp_path / "d.npy"), str(tmp_path / "e.npy"), *common]) != 0
     assert not (tmp_path / "x.wav").exists() and not (tmp_path / "e.npy").exists()
     capsys.readouterr()
+
+
+# -- voc-multiscale -----------------------------------------------------------------------------
+
+from rtgan.models.voc_multiscale import (MultiScaleConfig, filter_bank, interpolator,  # noqa: E402
+                                         morlet_filters, split_bands)
+from rtgan.models.voc_multiscale_training import (BandDiscriminator, BandDiscriminatorConfig,  # noqa: E402
+                                                  VocMultiScaleRecipe, seed_feature_matching)
+
+
+def test_multiscale_paper_preset_is_seed_003():
+    c = registry.make_config("voc-multiscale", "paper")
+    assert [c.band_rate(k) for k in range(5)] == [1378.125, 2756.25, 5512.5, 11025.0, 22050.0]
+    assert c.factors == ((2, 2, 2, 2), (4, 2, 2, 2), (4, 4, 2, 2), (4, 4, 4, 2), (4, 4, 4, 4))
+    assert (c.channels, c.filters, c.taps, c.morlet_scale) == (128, 128, 128, 0.05)
+    g = registry.build("voc-multiscale", "paper")
+    # the filter banks are frozen: not trained, not counted
+    assert not any(p.requires_grad for gen in g.band_generators for p in gen.bank.parameters())
+    assert all(not p.requires_grad for p in g.upsamplers.parameters())
+
+
+def test_morlet_filters_peak_at_their_centres_and_span_the_upper_half_band():
+    rate, taps = 22050.0, 128
+    bank = morlet_filters(rate, 5512.5, 11025.0, 16, taps, 0.05)
+    assert np.allclose(np.linalg.norm(bank, axis=1), 1.0, atol=1e-6)
+    spec = np.abs(np.fft.rfft(bank, n=8192, axis=1))
+    peaks = np.argmax(spec, axis=1) * rate / 8192
+    centres = 5512.5 + (np.arange(16) + 0.5) * (5512.5 / 16)
+    # within a quarter of the filters' resolution (rate / taps); the highest lean on Nyquist
+    assert np.all(np.abs(peaks - centres * taps / (taps - 1)) < rate / taps / 4)
+    c = MultiScaleConfig()
+    low = filter_bank(c, 0)  # the lowest band spans [0, nyquist]
+    lowpeak = np.argmax(np.abs(np.fft.rfft(low, n=8192, axis=1)), axis=1) * c.band_rate(0) / 8192
+    assert lowpeak.min() < 20 and lowpeak.max() > 0.9 * c.band_rate(0) / 2
+
+
+def test_split_bands_partition_the_spectrum_and_add_back_up():
+    c = MultiScaleConfig()
+    y = torch.randn(2, 1, 8192, dtype=torch.float64)
+    bands = split_bands(y, c)
+    assert [b.shape[-1] for b in bands] == [512, 1024, 2048, 4096, 8192]
+    total = torch.zeros(2, 1, 4097, dtype=torch.complex128)
+    for k, b in enumerate(bands):
+        spec = torch.fft.rfft(b / c.band_gain(k), dim=-1) * c.decimation(k)  # ideal upsampling, in the spectrum
+        total[..., :spec.shape[-1]] += spec
+    assert torch.allclose(torch.fft.irfft(total, n=8192), y, atol=1e-9)
+
+
+def test_resample_and_sum_rebuilds_a_signal_from_its_bands():
+    g = registry.build("voc-multiscale", "paper").eval()
+    t = torch.arange(16384, dtype=torch.float64) / 22050
+    # tones inside each band, away from the band edges the interpolators roll off at
+    y = sum(torch.sin(2 * np.pi * f * t) for f in (300.0, 1000.0, 2000.0, 4000.0, 8000.0))[None, None] * 0.1
+    with torch.no_grad():
+        rebuilt = g.combine([b.float() for b in split_bands(y, g.config)]).double()
+    inner = slice(2048, -2048)  # FFT splitting is circular; the interpolators need context
+    err = rebuilt[..., inner] - y[..., inner]
+    snr = 10 * torch.log10(y[..., inner].pow(2).sum() / err.pow(2).sum())
+    assert snr > 40
+
+
+def test_interpolator_is_unit_gain_in_the_passband_and_zero_phase_on_its_samples():
+    h = interpolator(4, 8, 8.0)
+    assert len(h) == 65 and np.isclose(h[32], 1.0, atol=1e-6)
+    assert np.allclose(h[32 + 4::4], 0.0, atol=1e-6)  # an interpolator keeps the input samples
+    assert np.allclose(interpolator(1, 8, 8.0), [1.0])
+
+
+def test_band_generators_and_discriminator_shapes():
+    torch.manual_seed(0)
+    g = registry.build("voc-multiscale", "tiny")
+    mel = torch.rand(2, 128, 6) * 4 - 4.5
+    bands = g.bands(mel)
+    assert [b.shape for b in bands] == [(2, 1, 6 * 256 // d) for d in (16, 8, 4, 2, 1)]
+    assert g.vocode(mel).shape == (2, 1, 6 * 256)
+    d = BandDiscriminator(g.config, BandDiscriminatorConfig(4, 8))
+    logits, feats = d(bands, mel)
+    assert len(logits) == 6 and all(t.shape == (2, 6) for t in logits)
+    assert [len(f) for f in feats] == [7, 7, 7, 7, 7, 3]
+    with pytest.raises(ValueError, match="bands"):
+        d(bands[:4], mel)
+
+
+def test_seed_feature_matching_averages_layers_then_groups():
+    r = [[torch.zeros(1, 2, 3)], [torch.zeros(1, 1, 4), torch.zeros(1, 1, 4)]]
+    f = [[torch.ones(1, 2, 3)], [torch.full((1, 1, 4), 2.0), torch.full((1, 1, 4), 4.0)]]
+    assert float(seed_feature_matching(r, f)) == pytest.approx((1.0 + (2.0 + 4.0) / 2) / 2)
+
+
+def test_multiscale_tiny_training_lowers_the_validation_loss_and_ships_plain_weights(corpus, tmp_path):
+    cfg = dataclasses.replace(VocMultiScaleRecipe.presets()["tiny"], train_domain=None, steps=16, val_every=8,
+                              ckpt_every=16, adv_start_step=8)
+    state = train(cfg, corpus, tmp_path / "run", device="cpu", progress=False)
+    h = state.history
+    assert [e["step"] for e in h] == [0, 8, 16] and h[-1]["mel_l1"] < 0.85 * h[0]["mel_l1"]
+    g = registry.load_model("voc-multiscale", tmp_path / "run" / "voc-multiscale.safetensors")
+    x = 0.1 * torch.randn(1, 1, 2048)
+    with torch.no_grad():
+        assert torch.allclose(g(x), state.generator.eval()(x), atol=1e-6)
