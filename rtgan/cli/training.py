@@ -141,6 +141,11 @@ def add_parsers(sub) -> None:
                         "spline and each 16 kHz model (sr16-unet, sr16-gan, sr16-wgan and their -c variants, "
                         "ratio 2 or 4) per domain; MODEL alone takes its shipped weights (default: none; "
                         "--model with a 16 kHz model's --checkpoint does the same for one model)")
+    e.add_argument("--vocoders", nargs="+", metavar="MODEL=CKPT",
+                   help="vocoders instead (seed 003): log-mel L1, MR-STFT and ViSQOL (audio mode at 48 kHz) of each "
+                        "model's resynthesis of the music clips and of Griffin-Lim from the same mel (librosa, "
+                        "60 iterations); MODEL alone takes its shipped weights (default: none; --model with a "
+                        "vocoder does the same for one model)")
     e.add_argument("--anti-alias", choices=("cheby1", "kaiser"), default="cheby1",
                    help="sr16 evaluation only: low-pass before decimation, as the sr16 recipes' anti_alias "
                         "(default: %(default)s)")
@@ -304,9 +309,14 @@ def cmd_eval(args, argv) -> int:
     from ..evaluate import default_cache_path, evaluate, format_table, format_tonal, write_json
     if args.sr16:
         return _cmd_eval_sr16(args, argv, _sr16_models(args.sr16))
+    if args.vocoders:
+        from ..evaluate_vocoder import check_vocoder
+        return _cmd_eval_vocoders(args, argv, _model_specs(args.vocoders, "--vocoders", check_vocoder))
     if args.update_metadata and not args.checkpoint:
         raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
     model = common.load_model(args)
+    if hasattr(model, "vocode"):  # a vocoder: seed 003's comparison with Griffin-Lim
+        return _cmd_eval_vocoders(args, argv, {args.model: model})
     if int(model.sample_rate_out) == 16000:  # a 16 kHz model: seed 002's Fig. 3 (sr16-unet and kin)
         from ..evaluate_sr16 import check_sr16_model
         check_sr16_model(model, args.model)
@@ -359,29 +369,69 @@ def cmd_eval(args, argv) -> int:
 
 
 def _sr16_models(specs: list[str]) -> dict:
-    """``MODEL=CKPT`` (or ``MODEL`` / ``MODEL@TAG``: its shipped weights) -> ``{label: generator}``;
-    a repeated model name is labelled with its checkpoint's stem."""
+    """``--sr16``'s models (see :func:`_model_specs`), each checked to be a 16 kHz model."""
     from ..evaluate_sr16 import check_sr16_model
+    return _model_specs(specs, "--sr16", check_sr16_model)
+
+
+def _model_specs(specs: list[str], option: str, check) -> dict:
+    """``MODEL=CKPT`` (or ``MODEL`` / ``MODEL@TAG``: its shipped weights) -> ``{label: generator}``;
+    a repeated model name is labelled with its checkpoint's stem; ``check(model, spec)`` raises
+    for a model the option cannot take."""
     from ..models import registry
     models = {}
     for spec in specs:
         name, _, ckpt = spec.partition("=")
         if not name:
-            raise ValueError(f"--sr16 {spec!r}: expected MODEL=CHECKPOINT or MODEL")
+            raise ValueError(f"{option} {spec!r}: expected MODEL=CHECKPOINT or MODEL")
         try:
             registry.split_ref(name)
         except KeyError:
-            raise ValueError(f"--sr16 {spec!r}: unknown model {name!r} (models: {', '.join(registry.available())})") \
+            raise ValueError(f"{option} {spec!r}: unknown model {name!r} (models: {', '.join(registry.available())})") \
                 from None
         if ckpt and not Path(ckpt).is_file():
-            raise ValueError(f"--sr16 {spec!r}: no checkpoint file {ckpt}")
+            raise ValueError(f"{option} {spec!r}: no checkpoint file {ckpt}")
         model = registry.load_model(name, path=ckpt or None)
         label = name if name not in models else f"{name} ({Path(ckpt).stem if ckpt else 'shipped'})"
         if label in models:
-            raise ValueError(f"--sr16 {spec!r} is given twice")
-        check_sr16_model(model, spec)
+            raise ValueError(f"{option} {spec!r} is given twice")
+        check(model, spec)
         models[label] = model
     return models
+
+
+def _cmd_eval_vocoders(args, argv, models: dict) -> int:
+    """``rtgan eval`` for vocoders: :func:`rtgan.evaluate_vocoder.evaluate_vocoders`, its table, JSON and picture."""
+    from ..evaluate_vocoder import BASELINE, evaluate_vocoders, format_table
+    for flag, value in (("--png-speech", args.png_speech), ("--update-metadata", args.update_metadata)):
+        if value:
+            raise ValueError(f"{flag} is not available for vocoders")
+    result = evaluate_vocoders(models, Path(args.data), split=args.split, visqol=not args.no_visqol,
+                               max_clips=args.max_clips, progress=not args.quiet)
+    print(format_table(result))
+    t = result.timing
+    print(f"{t['seconds']:.1f} s (Griffin-Lim {t['griffin_lim_seconds']:.1f} s, ViSQOL {t['visqol_seconds']:.1f} s)")
+    if args.json:
+        from ..fileio import atomic_write_text
+        meta = {k: getattr(m, "metadata", {}) or {} for k, m in models.items()}
+        data = {"models": {k: {"steps": meta[k].get("steps"), "command": meta[k].get("command"),
+                               "config": dataclasses.asdict(m.config)} for k, m in models.items()},
+                "split": args.split, "command": common.command_line(argv), **result.to_dict()}
+        atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.png and result.example:
+        ex = result.example
+        try:
+            from ..plots import spectrogram_png
+            first = next(iter(models))
+            spectrogram_png(args.png, {"target (the clip)": ex["target"], f"{first} (from its mel)": ex[first],
+                                       f"{BASELINE} (60 iterations, same mel)": ex[BASELINE]},
+                            next(iter(models.values())).sample_rate_out, title=f"{ex['path']}", n_fft=1024,
+                            hop_length=256)
+            print(f"wrote {args.png}")
+        except ImportError:
+            logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+    return 0
 
 
 def _cmd_eval_sr16(args, argv, models: dict) -> int:
