@@ -46,8 +46,9 @@ BASELINE = "griffin-lim"
 
 
 def check_vocoder(model: Generator, label: str = "model") -> None:
-    """Raise ``ValueError`` unless ``model`` is a vocoder (a mel front end and :meth:`vocode`)."""
-    if not (hasattr(model, "vocode") and hasattr(model, "mel")):
+    """Raise ``ValueError`` unless ``model`` is a vocoder (:class:`rtgan.models.vocoder.MelVocoder`)."""
+    from .models.vocoder import MelVocoder
+    if not isinstance(model, MelVocoder):
         raise ValueError(f"{label}: {getattr(model, 'name', type(model).__name__)} is not a vocoder "
                          "(it has no mel front end and vocode())")
 

@@ -315,7 +315,8 @@ def cmd_eval(args, argv) -> int:
     if args.update_metadata and not args.checkpoint:
         raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
     model = common.load_model(args)
-    if hasattr(model, "vocode"):  # a vocoder: seed 003's comparison with Griffin-Lim
+    from ..models.vocoder import MelVocoder
+    if isinstance(model, MelVocoder):  # a vocoder: seed 003's comparison with Griffin-Lim
         return _cmd_eval_vocoders(args, argv, {args.model: model})
     if int(model.sample_rate_out) == 16000:  # a 16 kHz model: seed 002's Fig. 3 (sr16-unet and kin)
         from ..evaluate_sr16 import check_sr16_model

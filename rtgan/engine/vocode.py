@@ -46,7 +46,8 @@ def is_mel_path(path: str | Path) -> bool:
 
 
 def _require_vocoder(model: Generator) -> None:
-    if not (hasattr(model, "vocode") and hasattr(model, "mel")):
+    from ..models.vocoder import MelVocoder
+    if not isinstance(model, MelVocoder):
         raise ValueError(f"model {model.name!r} is not a vocoder: it neither reads nor writes mels "
                          f"(.npy files are for voc-melgan and voc-multiscale)")
 

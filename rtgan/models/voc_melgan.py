@@ -24,19 +24,15 @@ lookahead 0 the stream's latency is its block alone.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator
 from .layers import PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
 from .layers.mel import LogMel1d, MelConfig
-from .ports import Port
 from .registry import register
+from .vocoder import MelVocoder
 
 
 @dataclass(frozen=True)
@@ -133,11 +129,12 @@ class ResidualBlock(nn.Module):
 
 @register("voc-melgan", MelGANConfig, PRESETS,
           description="MelGAN vocoder for music from 128-bin log-mel at 22.05 kHz (Kumar et al. 2019; seed 003)")
-class MelGANGenerator(Generator):
+class MelGANGenerator(MelVocoder):
     """Mel front end plus MelGAN's generator: audio ``(batch, 1, n)`` -> resynthesis ``(batch, 1, n)``.
 
     ``n`` must be a multiple of the hop length (256). :meth:`vocode` maps a log-mel
-    ``(batch, n_mels, frames)`` to ``(batch, 1, frames * hop)``. See the module docstring.
+    ``(batch, n_mels, frames)`` to ``(batch, 1, frames * hop)``. See the module docstring and
+    :class:`.vocoder.MelVocoder`.
     """
 
     def __init__(self, config: MelGANConfig = MelGANConfig()) -> None:
@@ -156,71 +153,18 @@ class MelGANGenerator(Generator):
                                              for d in c.dilations))
         self.conv_out = PaddedConv1d(ch, 1, c.output_kernel, c.padding)
 
-    @property
-    def total_stride(self) -> int:
-        """Samples per mel frame (the hop length): input lengths are multiples of it."""
-        return self.config.mel.hop_length
-
-    @property
-    def mel_port(self) -> Port:
-        """What :meth:`vocode` reads: ``n_mels`` channels at ``sample_rate / hop`` frames per second."""
-        from fractions import Fraction
-        m = self.config.mel
-        return Port("mel", m.n_mels, Fraction(m.sample_rate, m.hop_length))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Resynthesise audio ``(batch, 1, n)`` through its mel: ``(batch, 1, n)``.
-
-        Equal to the stream (delayed by :attr:`latency_samples`) of ``x`` with silence before
-        and after it: the mel is taken over ``x`` padded with the generator's receptive field of
-        zeros on each side. (Training calls ``vocode(mel(x))``: the same up to the edges.)
-
-        Raises:
-            ValueError: see :meth:`Generator.check_input`.
-        """
-        self.check_input(x)
-        left, right = self._context
-        hop = self.config.mel.hop_length
-        # the frames around the signal are the mels of the silence around it (as a stream sees
-        # them: with a lookahead, the frames just before the start already hear its first samples)
-        y = self.vocode(self.mel(F.pad(x, (left * hop, right * hop))), pad=False)
-        return y[..., left * hop: y.shape[-1] - right * hop]
-
-    def vocode(self, mel: torch.Tensor, pad: bool = True) -> torch.Tensor:
-        """Audio from a log10 mel ``(batch, n_mels, frames)``: ``(batch, 1, frames * hop)`` in [-1, 1].
-
-        With ``pad`` (default) the mel is extended by the generator's receptive field of silence
-        (the log floor) on each side and the output cut back, so its first and last samples are
-        what a stream that saw silence around the mel gives; ``pad=False`` runs the network on
-        exactly these frames (its convs zero-pad: training, where the edges do not matter).
-
-        Raises:
-            ValueError: a mel that is not ``(batch, n_mels, frames)``.
-        """
-        if mel.dim() != 3 or mel.shape[1] != self.config.mel.n_mels:
-            raise ValueError(f"expected a mel (batch, {self.config.mel.n_mels}, frames), got {tuple(mel.shape)}")
-        left, right = self._context if pad else (0, 0)
-        h = self.conv_in(F.pad(mel, (left, right), value=self.config.mel.log_floor) if pad else mel)
+    def synthesize(self, mel: torch.Tensor) -> torch.Tensor:
+        """MelGAN's generator on exactly these frames: ``(batch, n_mels, frames)`` -> ``(batch, 1, frames * hop)`` in [-1, 1]."""
+        h = self.conv_in(mel)
         for up, stack in zip(self.ups, self.stacks):
             h = up(self.act(h))
             for block in stack:
                 h = block(h)
-        y = torch.tanh(self.conv_out(self.act(h)))
-        hop = self.config.mel.hop_length
-        return y[..., left * hop: y.shape[-1] - right * hop]
+        return torch.tanh(self.conv_out(self.act(h)))
 
-    @cached_property
-    def _context(self) -> tuple[int, int]:
-        # frames of silence (the log floor) :meth:`vocode` puts on each side of a mel: the
-        # generator's receptive field, so that the first and last frames see silence around
-        # them as a stream does (a conv's zero padding would be log10(1), a loud mel)
-        r = self.vocode_reach()
-        return math.ceil(r.left), math.ceil(r.right)
-
-    def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
-        """:meth:`forward` on one block with explicit caches; delays in frames of each tensor."""
-        h, d = self.mel.stream(x, 0, cur)
-        h, d = cached_conv(self.conv_in, h, d, cur)
+    def stream_mel(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
+        """:meth:`synthesize` with explicit caches; delays in frames of each tensor."""
+        h, d = cached_conv(self.conv_in, mel, delay, cur)
         for up, stack in zip(self.ups, self.stacks):
             h, d = up.stream(self.act(h), d, cur)
             for block in stack:
@@ -228,12 +172,8 @@ class MelGANGenerator(Generator):
         h, d = cached_conv(self.conv_out, self.act(h), d, cur)
         return torch.tanh(h), d
 
-    def reach(self) -> Reach:
-        """The composition of the layers' rules (mel window, convs, transposed convs), at stride 1."""
-        return self.vocode_reach(self.mel.reach(Reach()))
-
     def vocode_reach(self, r: Reach = Reach()) -> Reach:
-        """The rules of :meth:`vocode` from ``r`` (default: in mel frames, for chunked vocoding)."""
+        """The rules of :meth:`synthesize` from ``r`` (default: in mel frames, for chunked vocoding)."""
         r = self.conv_in.reach(r)
         for up, stack in zip(self.ups, self.stacks):
             r = up.reach(r)

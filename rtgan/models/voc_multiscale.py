@@ -36,17 +36,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .base import Generator
 from .layers import PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
+from .vocoder import MelVocoder
 
 #: seed 003's upsampling factors per band, lowest band first (their products: hop / 2**(4 - k))
 SEED_FACTORS = ((2, 2, 2, 2), (4, 2, 2, 2), (4, 4, 2, 2), (4, 4, 4, 2), (4, 4, 4, 4))
@@ -263,11 +261,11 @@ class Upsampler(nn.Module):
 
 @register("voc-multiscale", MultiScaleConfig, PRESETS,
           description="seed 003's multi-scale filter-bank music vocoder from 128-bin log-mel at 22.05 kHz (Vinyard 2020)")
-class MultiScaleGenerator(Generator):
+class MultiScaleGenerator(MelVocoder):
     """Mel front end, five band generators and the resample-and-sum: audio ``(batch, 1, n)`` -> ``(batch, 1, n)``.
 
     :meth:`bands` gives the five band signals a training step judges; :meth:`vocode` the summed
-    audio of a mel. See the module docstring.
+    audio of a mel. See the module docstring and :class:`.vocoder.MelVocoder`.
     """
 
     def __init__(self, config: MultiScaleConfig = MultiScaleConfig()) -> None:
@@ -277,70 +275,34 @@ class MultiScaleGenerator(Generator):
         self.band_generators = nn.ModuleList(BandGenerator(c, k) for k in range(c.bands))
         self.upsamplers = nn.ModuleList(Upsampler(c, k) for k in range(c.bands))
 
-    @property
-    def total_stride(self) -> int:
-        """Samples per mel frame (the hop length): input lengths are multiples of it."""
-        return self.config.mel.hop_length
-
     def bands(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """The band signals of a log10 mel ``(batch, n_mels, frames)``: per band ``(batch, 1, frames * hop / decimation)``.
 
         Raises:
             ValueError: a mel that is not ``(batch, n_mels, frames)``.
         """
-        if mel.dim() != 3 or mel.shape[1] != self.config.mel.n_mels:
-            raise ValueError(f"expected a mel (batch, {self.config.mel.n_mels}, frames), got {tuple(mel.shape)}")
+        self._check_mel(mel)
         return [g(mel) for g in self.band_generators]
 
     def combine(self, bands: list[torch.Tensor]) -> torch.Tensor:
         """Resample each band to the full rate (in true amplitude) and add them: ``(batch, 1, n)``."""
         return sum(up(b) for up, b in zip(self.upsamplers, bands))
 
-    def vocode(self, mel: torch.Tensor, pad: bool = True) -> torch.Tensor:
-        """Audio ``(batch, 1, frames * hop)`` from a log10 mel ``(batch, n_mels, frames)``.
+    def synthesize(self, mel: torch.Tensor) -> torch.Tensor:
+        """The bands of exactly these frames, resampled and summed: ``(batch, 1, frames * hop)``."""
+        return self.combine(self.bands(mel))
 
-        With ``pad`` (default) the mel is extended by the generators' receptive field of silence
-        (the log floor) on each side, as a stream sees it, and the output cut back; ``pad=False``:
-        the network on exactly these frames (see voc-melgan's :meth:`vocode`).
-        """
-        left, right = self._context if pad else (0, 0)
-        hop = self.config.mel.hop_length
-        y = self.combine(self.bands(F.pad(mel, (left, right), value=self.config.mel.log_floor) if pad else mel))
-        return y[..., left * hop: y.shape[-1] - right * hop]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Resynthesise audio ``(batch, 1, n)`` through its mel (equal to the stream of ``x`` amid silence).
-
-        Raises:
-            ValueError: see :meth:`Generator.check_input`.
-        """
-        self.check_input(x)
-        left, right = self._context
-        hop = self.config.mel.hop_length
-        y = self.vocode(self.mel(F.pad(x, (left * hop, right * hop))), pad=False)
-        return y[..., left * hop: y.shape[-1] - right * hop]
-
-    @cached_property
-    def _context(self) -> tuple[int, int]:
-        r = self.vocode_reach()
-        return math.ceil(r.left), math.ceil(r.right)
-
-    def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
-        """:meth:`forward` on one block: every band streams from the same mel frames; bands are aligned and added."""
-        mel, d = self.mel.stream(x, 0, cur)
+    def stream_mel(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
+        """Every band streams from the same mel frames; the bands are resampled, aligned and added."""
         parts = []
         for g, up in zip(self.band_generators, self.upsamplers):
-            b, db = g.stream(mel, d, cur)
+            b, db = g.stream(mel, delay, cur)
             parts.append(up.stream(b, db, cur))
-        outs, delay = align(parts, cur)
-        return sum(outs), delay
-
-    def reach(self) -> Reach:
-        """The mel window, then the widest band path (generator, filter bank, interpolator)."""
-        return self.vocode_reach(self.mel.reach(Reach()))
+        outs, d = align(parts, cur)
+        return sum(outs), d
 
     def vocode_reach(self, r: Reach = Reach()) -> Reach:
-        """The rules of :meth:`vocode` from ``r`` (default: in mel frames)."""
+        """The widest band path (generator, filter bank, interpolator) from ``r`` (default: in mel frames)."""
         out = None
         for g, up in zip(self.band_generators, self.upsamplers):
             b = up.reach(g.reach(r))
