@@ -38,6 +38,9 @@ def add_parsers(sub) -> None:
                         "1000-step reconstruction warm-up")
     t.add_argument("--steps", type=int, help=f"total optimiser steps ({per_preset('steps')})")
     t.add_argument("--batch-size", type=int, help=f"items per step ({per_preset('batch_size')})")
+    t.add_argument("--lr", type=float, metavar="RATE",
+                   help="Adam(W) learning rate of every trained network (default: the preset's; sr-hifigan "
+                        f"{TRAIN_PRESETS['live'].lr:g}, sr16 and the vocoders 1e-4 as their seeds)")
     t.add_argument("--segment-samples", type=int,
                    help=f"training segment length in samples ({per_preset('segment_samples')})")
     t.add_argument("--discriminator", choices=("auto", "full", "small", "tiny"), default="auto",
@@ -179,7 +182,10 @@ def cmd_train(args, argv) -> int:
     fields = {f.name for f in dataclasses.fields(cfg)}
     overrides = {}
     options = {"discriminator": "--discriminator", "adversarial": "--no-adversarial"}  # config field: its option
+    if args.lr is not None and not (0 < args.lr < 1):
+        raise ValueError(f"--lr must be in (0, 1), got {args.lr}")
     for option, key, value in (("--steps", "steps", args.steps), ("--batch-size", "batch_size", args.batch_size),
+                               ("--lr", "lr", args.lr),
                                ("--segment-samples", "segment_samples", args.segment_samples),
                                ("--workers", "num_workers", args.workers),
                                ("--adv-start", "adv_start_step", args.adv_start),
