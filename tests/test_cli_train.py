@@ -171,3 +171,20 @@ def test_cli_trains_sr16_unet_c_against_a_frozen_autoencoder(corpus, frozen_ae, 
                  "--content-net-sha256", "0" * 64, "--weights-dir", str(weights), "--run-dir", str(other), "-q"]) == 2
     assert f"content hash {sha}" in _error(capsys)
     assert not other.exists()
+
+
+def test_lr_recipe_and_discriminator_options_reach_a_vocoders_config(recorded, tmp_path, capsys):
+    assert _train("voc-melgan", "--preset", "live", "--lr", "5e-4", "--recipe", "paper", "--adv-start", "7",
+                  "--discriminator", "tiny", "--lambda-mel", "3", data=tmp_path) == 0
+    cfg = recorded[0]["cfg"]
+    assert cfg.lr == 5e-4 and cfg.recipe == "paper" and cfg.weights.mel == 3 and cfg.adv_start_step == 7
+    assert cfg.discriminator == type(cfg).discriminator_widths()["tiny"]
+    assert _train("voc-multiscale", "--preset", "live", data=tmp_path) == 0  # CPU: the small discriminator
+    assert recorded[1]["cfg"].discriminator == type(recorded[1]["cfg"]).discriminator_widths()["small"]
+    capsys.readouterr()
+    # a loss term the vocoders do not have, a recipe of another model, an absurd rate: one line each
+    for args, message in ((("--lambda-flat", "1"), "has no term --lambda-flat"),
+                          (("--recipe", "bwe"), "unknown recipe 'bwe'"), (("--lr", "3"), "--lr must be in (0, 1)")):
+        assert _train("voc-melgan", "--preset", "live", *args, data=tmp_path) == 2
+        assert message in _error(capsys)
+    assert len(recorded) == 2
