@@ -149,6 +149,8 @@ def add_parsers(sub) -> None:
                         "model's resynthesis of the music clips and of Griffin-Lim from the same mel (librosa, "
                         "60 iterations); MODEL alone takes its shipped weights (default: none; --model with a "
                         "vocoder does the same for one model)")
+    e.add_argument("--max-seconds", type=float, metavar="SECONDS",
+                   help="vocoders only: score at most this many seconds of each clip (default: all of it)")
     e.add_argument("--anti-alias", choices=("cheby1", "kaiser"), default="cheby1",
                    help="sr16 evaluation only: low-pass before decimation, as the sr16 recipes' anti_alias "
                         "(default: %(default)s)")
@@ -313,6 +315,8 @@ def cmd_calibrate(args, argv) -> int:
 def cmd_eval(args, argv) -> int:
     from ..audio.bandlimit import BAND_LIMITERS
     from ..evaluate import default_cache_path, evaluate, format_table, format_tonal, write_json
+    if args.sr16 and args.max_seconds is not None:
+        raise ValueError("--max-seconds is for vocoders")
     if args.sr16:
         return _cmd_eval_sr16(args, argv, _sr16_models(args.sr16))
     if args.vocoders:
@@ -324,6 +328,8 @@ def cmd_eval(args, argv) -> int:
     from ..models.vocoder import MelVocoder
     if isinstance(model, MelVocoder):  # a vocoder: seed 003's comparison with Griffin-Lim
         return _cmd_eval_vocoders(args, argv, {args.model: model})
+    if args.max_seconds is not None:
+        raise ValueError("--max-seconds is for vocoders")
     if int(model.sample_rate_out) == 16000:  # a 16 kHz model: seed 002's Fig. 3 (sr16-unet and kin)
         from ..evaluate_sr16 import check_sr16_model
         check_sr16_model(model, args.model)
@@ -413,8 +419,10 @@ def _cmd_eval_vocoders(args, argv, models: dict) -> int:
     for flag, value in (("--png-speech", args.png_speech), ("--update-metadata", args.update_metadata)):
         if value:
             raise ValueError(f"{flag} is not available for vocoders")
+    if args.max_seconds is not None and not args.max_seconds > 1.0:
+        raise ValueError(f"--max-seconds must be more than 1 s (ViSQOL needs about a second), got {args.max_seconds}")
     result = evaluate_vocoders(models, Path(args.data), split=args.split, visqol=not args.no_visqol,
-                               max_clips=args.max_clips, progress=not args.quiet)
+                               max_clips=args.max_clips, progress=not args.quiet, max_seconds=args.max_seconds)
     print(format_table(result))
     t = result.timing
     print(f"{t['seconds']:.1f} s (Griffin-Lim {t['griffin_lim_seconds']:.1f} s, ViSQOL {t['visqol_seconds']:.1f} s)")
@@ -423,6 +431,7 @@ def _cmd_eval_vocoders(args, argv, models: dict) -> int:
         meta = {k: getattr(m, "metadata", {}) or {} for k, m in models.items()}
         data = {"models": {k: {"steps": meta[k].get("steps"), "command": meta[k].get("command"),
                                "config": dataclasses.asdict(m.config)} for k, m in models.items()},
+                "max_seconds_per_clip": args.max_seconds,
                 "split": args.split, "command": common.command_line(argv), **result.to_dict()}
         atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
         print(f"wrote {args.json}")
