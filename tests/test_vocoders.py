@@ -428,3 +428,28 @@ def test_eval_cli_scores_vocoders_and_griffin_lim(corpus, tmp_path, capsys):
     assert table["griffin-lim"]["mel_l1"]["mean"] < 0.5 * table["voc-melgan"]["mel_l1"]["mean"]
     assert data["models"]["voc-multiscale"]["steps"] == 4
     assert main(["eval", "--vocoders", "sr16-unet", "--data", str(corpus)]) == 2  # not a vocoder: one line
+
+
+@pytest.mark.parametrize("model", ["voc-melgan", "voc-multiscale"])
+def test_live_presets_with_upsampling_holds_stream_like_offline(model):
+    from helpers import burst_noise, random_model, whole_file
+    from rtgan.engine import StatefulStream, stream_signal
+    m = random_model(model, "live")
+    assert m.config.upsample_hold
+    x = burst_noise(1, 256 * 12)
+    for block in (256, 1000):
+        stream = StatefulStream(m, block, runtime="eager")
+        d = stream.latency_samples
+        y = stream_signal(stream, torch.nn.functional.pad(x, (0, d)), compensate=False)
+        ref = whole_file(m, x)
+        assert (y[..., d:d + ref.shape[-1]] - ref).abs().max() < 1e-4
+
+
+def test_hold_of_f_taps_turns_a_period_f_pattern_into_a_constant():
+    from rtgan.models.layers import Hold1d
+    x = torch.tensor([1.0, -2.0, 5.0, 0.5]).repeat(6)[None, None]  # period 4, mean 1.125
+    y = Hold1d(4)(x)
+    assert torch.allclose(y[..., 3:], torch.full_like(y[..., 3:], 1.125))
+    assert torch.allclose(Hold1d(2)(x), 0.5 * (x + torch.nn.functional.pad(x, (1, 0))[..., :-1]))
+    with pytest.raises(ValueError):
+        Hold1d(0)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
+from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -50,6 +50,10 @@ class MelGANConfig:
         input_kernel, output_kernel: kernels of the input and output convs (7, 7).
         padding: ``"centered"`` (MelGAN) or ``"causal"`` (no lookahead in the generator).
         negative_slope: leaky ReLU slope (0.2).
+        upsample_hold: a zero-order hold of ``f`` taps after each transposed conv of stride ``f``
+            (:class:`.layers.Hold1d`; Sugawara et al. 2018): not in MelGAN; it removes the buzz at
+            the frame rate (86 Hz and its harmonics) that the transposed convs' phases leave
+            until a long training has evened them out.
 
     Raises:
         ValueError: ratios whose product is not the hop, too few channels to halve at every
@@ -65,6 +69,7 @@ class MelGANConfig:
     output_kernel: int = 7
     padding: str = "centered"
     negative_slope: float = 0.2
+    upsample_hold: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.mel, dict):
@@ -93,9 +98,9 @@ PRESETS = {
     # Kumar et al. (2019) Table 4 on seed 003's mel (its code's frame alignment, lookahead 768):
     # 4.3 M parameters, for GPU training and offline rendering
     "paper": MelGANConfig(),
-    # causal mel (window ends with its hop) and causal convs: latency = the block; a quarter of
-    # MelGAN's channels (1.1 M parameters) for one CPU thread
-    "live": MelGANConfig(mel=MelConfig(lookahead=0), channels=256, padding="causal"),
+    # causal mel (window ends with its hop) and causal convs: latency = the block; half of
+    # MelGAN's channels (1.2 M parameters) for one CPU thread; holds against the frame-rate buzz
+    "live": MelGANConfig(mel=MelConfig(lookahead=0), channels=256, padding="causal", upsample_hold=True),
     # for tests: a few thousand parameters, centred convs (lookahead in every layer)
     "tiny": MelGANConfig(mel=MelConfig(lookahead=384), channels=32, ratios=(8, 8, 4), dilations=(1, 3)),
 }
@@ -152,12 +157,16 @@ class MelGANGenerator(MelVocoder):
             self.stacks.append(nn.ModuleList(ResidualBlock(ch, c.res_kernel, d, c.padding, c.negative_slope)
                                              for d in c.dilations))
         self.conv_out = PaddedConv1d(ch, 1, c.output_kernel, c.padding)
+        self.holds = nn.ModuleList(Hold1d(r) for r in c.ratios) if c.upsample_hold else None
+
+    def _hold(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        return h if self.holds is None else self.holds[i](h)
 
     def synthesize(self, mel: torch.Tensor) -> torch.Tensor:
         """MelGAN's generator on exactly these frames: ``(batch, n_mels, frames)`` -> ``(batch, 1, frames * hop)`` in [-1, 1]."""
         h = self.conv_in(mel)
-        for up, stack in zip(self.ups, self.stacks):
-            h = up(self.act(h))
+        for i, (up, stack) in enumerate(zip(self.ups, self.stacks)):
+            h = self._hold(i, up(self.act(h)))
             for block in stack:
                 h = block(h)
         return torch.tanh(self.conv_out(self.act(h)))
@@ -165,8 +174,10 @@ class MelGANGenerator(MelVocoder):
     def stream_mel(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`synthesize` with explicit caches; delays in frames of each tensor."""
         h, d = cached_conv(self.conv_in, mel, delay, cur)
-        for up, stack in zip(self.ups, self.stacks):
+        for i, (up, stack) in enumerate(zip(self.ups, self.stacks)):
             h, d = up.stream(self.act(h), d, cur)
+            if self.holds is not None:
+                h, d = self.holds[i].stream(h, d, cur)
             for block in stack:
                 h, d = block.stream(h, d, cur)
         h, d = cached_conv(self.conv_out, self.act(h), d, cur)
@@ -175,8 +186,10 @@ class MelGANGenerator(MelVocoder):
     def vocode_reach(self, r: Reach = Reach()) -> Reach:
         """The rules of :meth:`synthesize` from ``r`` (default: in mel frames, for chunked vocoding)."""
         r = self.conv_in.reach(r)
-        for up, stack in zip(self.ups, self.stacks):
+        for i, (up, stack) in enumerate(zip(self.ups, self.stacks)):
             r = up.reach(r)
+            if self.holds is not None:
+                r = self.holds[i].reach(r)
             for block in stack:
                 r = block.reach(r)
         return self.conv_out.reach(r)

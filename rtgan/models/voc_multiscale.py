@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .layers import PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
+from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -68,6 +68,9 @@ class MultiScaleConfig:
         negative_slope: leaky ReLU slope (0.2).
         resample_half_width: band samples each side of the resample-and-sum interpolators.
         resample_beta: their Kaiser window's beta.
+        upsample_hold: a zero-order hold of ``f`` taps after each transposed conv of stride ``f``
+            (:class:`.layers.Hold1d`, Sugawara et al. 2018; not in seed 003): removes the buzz at
+            the mel frame rate that the transposed convs' phases leave early in training.
 
     Raises:
         ValueError: factors that do not give rates doubling up to the full rate, sizes < 1, or
@@ -85,6 +88,7 @@ class MultiScaleConfig:
     negative_slope: float = 0.2
     resample_half_width: int = 8
     resample_beta: float = 8.0
+    upsample_hold: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.mel, dict):
@@ -194,7 +198,8 @@ PRESETS = {
     "paper": MultiScaleConfig(),
     # causal mel, generators and filter banks for one CPU thread: 64 channels; the interpolators'
     # lookahead (4 band samples of the lowest band: 64 samples, 2.9 ms) is the model's latency
-    "live": MultiScaleConfig(mel=MelConfig(lookahead=0), channels=64, padding="causal", resample_half_width=4),
+    "live": MultiScaleConfig(mel=MelConfig(lookahead=0), channels=64, padding="causal", resample_half_width=4,
+                             upsample_hold=True),
     # for tests: centred, small
     "tiny": MultiScaleConfig(mel=MelConfig(lookahead=384), channels=8, filters=16, taps=16, resample_half_width=2),
 }
@@ -211,6 +216,7 @@ class BandGenerator(nn.Module):
         chans = [c.channels] * len(c.factors[k]) + [c.filters]
         self.ups = nn.ModuleList(TransposedConv1d(chans[i], chans[i + 1], 2 * f, f, c.padding, bias=False)
                                  for i, f in enumerate(c.factors[k]))
+        self.holds = nn.ModuleList(Hold1d(f) for f in c.factors[k]) if c.upsample_hold else None
         # the frozen filter bank: a transposed conv (stride 1) of the excitations, one output channel
         self.bank = TransposedConv1d(c.filters, 1, c.taps, 1, c.padding, bias=False)
         self.bank.conv.weight.data.copy_(torch.from_numpy(filter_bank(c, k)).float()[:, None, :])
@@ -218,22 +224,29 @@ class BandGenerator(nn.Module):
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         h = self.act(self.embed(mel))
-        for up in self.ups:
-            h = self.act(up(h))
+        for i, up in enumerate(self.ups):
+            h = up(h)
+            if self.holds is not None:
+                h = self.holds[i](h)
+            h = self.act(h)
         return self.bank(h)
 
     def stream(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
         h, d = cached_conv(self.embed, mel, delay, cur)
         h = self.act(h)
-        for up in self.ups:
+        for i, up in enumerate(self.ups):
             h, d = up.stream(h, d, cur)
+            if self.holds is not None:
+                h, d = self.holds[i].stream(h, d, cur)
             h = self.act(h)
         return self.bank.stream(h, d, cur)
 
     def reach(self, r: Reach) -> Reach:
         r = self.embed.reach(r)
-        for up in self.ups:
+        for i, up in enumerate(self.ups):
             r = up.reach(r)
+            if self.holds is not None:
+                r = self.holds[i].reach(r)
         return self.bank.reach(r)
 
 

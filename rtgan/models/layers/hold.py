@@ -29,21 +29,40 @@ from .reach import Reach
 
 
 class Hold1d(nn.Module):
-    """Zero-order hold ``y[n] = (x[n] + x[n-1]) / 2`` on ``(batch, channels, frames)``.
+    """Zero-order hold of ``factor`` taps, ``y[n] = (x[n] + ... + x[n - factor + 1]) / factor``, on ``(batch, channels, frames)``.
 
-    Offline, frame ``-1`` is zero (the zero padding every other layer uses); no parameters.
+    ``factor = 2`` (the default) is ``y[n] = (x[n] + x[n-1]) / 2``. After an upsampling layer of
+    stride ``factor`` it maps any pattern repeating every ``factor`` samples (the layer's
+    phases) to a constant: its response is zero at every multiple of the input rate, where the
+    upsampling's images (and a rectified DC's tones) sit. Offline, frames before the first are
+    zero (the zero padding every other layer uses); no parameters.
+
+    Raises:
+        ValueError: ``factor < 1``.
     """
 
+    def __init__(self, factor: int = 2) -> None:
+        super().__init__()
+        if int(factor) != factor or factor < 1:
+            raise ValueError(f"a hold needs factor >= 1, got {factor!r}")
+        self.factor = int(factor)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (x + F.pad(x, (1, 0))[..., :-1])
+        if self.factor == 2:
+            return 0.5 * (x + F.pad(x, (1, 0))[..., :-1])
+        return F.avg_pool1d(F.pad(x, (self.factor - 1, 0)), self.factor, stride=1)
 
     def stream(self, x: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
-        """Streaming form: a cache of the previous block's last frame; the delay is unchanged."""
-        n = x.shape[-1]
-        x = torch.cat([cur.take(x.shape[1], 1), x], dim=-1)
+        """Streaming form: a cache of the previous ``factor - 1`` frames; the delay is unchanged."""
+        if self.factor == 1:
+            return x, delay
+        n, m = x.shape[-1], self.factor - 1
+        x = torch.cat([cur.take(x.shape[1], m), x], dim=-1)
         cur.put(x[..., n:])
-        return 0.5 * (x[..., 1:] + x[..., :-1]), delay
+        if self.factor == 2:
+            return 0.5 * (x[..., 1:] + x[..., :-1]), delay
+        return F.avg_pool1d(x, self.factor, stride=1), delay
 
     def reach(self, r: Reach) -> Reach:
-        """One past frame, no lookahead."""
-        return r.conv(1, 0)
+        """``factor - 1`` past frames, no lookahead."""
+        return r.conv(self.factor - 1, 0)
