@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.utils import parametrize
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -115,10 +116,33 @@ def config_from_dict(config_cls: type, data: dict[str, Any]) -> Any:
     return config_cls(**data)
 
 
+def folded_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``module.state_dict()`` with weight norm folded; ``module`` is unchanged.
+
+    Each wrapped conv's ``parametrizations.weight.original0/1`` (``g``, ``v``) become its
+    ``weight`` (``g v / ||v||``), in the conv's place in the key order. (Not by folding a deep
+    copy: a parametrised module's class is shared with its copies, and unwrapping one removes
+    the ``weight`` property from the others.)
+    """
+    wrapped = [name for name, m in module.named_modules() if parametrize.is_parametrized(m, "weight")]
+    if not wrapped:
+        return module.state_dict()
+    out: dict[str, torch.Tensor] = {}
+    for key, value in module.state_dict().items():
+        for name in wrapped:
+            prefix = f"{name}.parametrizations.weight." if name else "parametrizations.weight."
+            if key.startswith(prefix):
+                if key.endswith("original0"):
+                    out[f"{name}.weight" if name else "weight"] = module.get_submodule(name).weight.detach().clone()
+                break
+        else:
+            out[key] = value
+    return out
+
+
 def generator_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The generator's state dict under the ``generator.`` prefix, weight norm folded
-    (:func:`rtgan.models.layers.weightnorm.folded_state_dict`: checkpoints hold plain weights)."""
-    from .models.layers.weightnorm import folded_state_dict
+    (:func:`folded_state_dict`: checkpoints hold plain weights)."""
     return {GENERATOR_PREFIX + k: v for k, v in folded_state_dict(model).items()}
 
 

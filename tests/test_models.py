@@ -24,7 +24,10 @@ def test_registry_finds_the_model_modules_itself():
     """
     assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.sr16",
                                         "rtgan.models.sr16_content_training", "rtgan.models.sr16_training",
-                                        "rtgan.models.sr_hifigan", "rtgan.models.sr_hifigan_training"]
+                                        "rtgan.models.sr_hifigan", "rtgan.models.sr_hifigan_training",
+                                        "rtgan.models.voc_melgan", "rtgan.models.voc_melgan_training",
+                                        "rtgan.models.voc_multiscale", "rtgan.models.voc_multiscale_training",
+                                        "rtgan.models.vocoder"]
     assert "sr-hifigan" in registry.available()
     # the recipes registered by the training modules are found by name
     assert registry.recipe("sr-hifigan").__module__ == "rtgan.models.sr_hifigan_training"

@@ -15,6 +15,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
+from ...checkpoint import folded_state_dict  # noqa: F401  (re-exported: checkpoints fold weight norm)
+
 CONVS = (nn.Conv1d, nn.ConvTranspose1d)
 
 
@@ -45,30 +47,6 @@ def fold_weight_norm(module: nn.Module) -> nn.Module:
     for name in _wrapped(module):
         parametrize.remove_parametrizations(module.get_submodule(name), "weight", leave_parametrized=True)
     return module
-
-
-def folded_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
-    """``module.state_dict()`` with weight norm folded; ``module`` is unchanged.
-
-    Each wrapped conv's ``parametrizations.weight.original0/1`` (``g``, ``v``) become its
-    ``weight`` (``g v / ||v||``), in the conv's place in the key order. (Not by folding a deep
-    copy: a parametrised module's class is shared with its copies, and unwrapping one removes
-    the ``weight`` property from the others.)
-    """
-    wrapped = _wrapped(module)
-    if not wrapped:
-        return module.state_dict()
-    out: dict[str, torch.Tensor] = {}
-    for key, value in module.state_dict().items():
-        for name in wrapped:
-            prefix = f"{name}.parametrizations.weight." if name else "parametrizations.weight."
-            if key.startswith(prefix):
-                if key.endswith("original0"):
-                    out[f"{name}.weight" if name else "weight"] = module.get_submodule(name).weight.detach().clone()
-                break
-        else:
-            out[key] = value
-    return out
 
 
 def load_folded(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
