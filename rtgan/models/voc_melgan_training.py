@@ -164,9 +164,25 @@ def vocoder_presets(cfg_cls: type, tiny: dict | None = None) -> dict[str, Vocode
 
 
 class VocoderData:
-    """The vocoders' examples (mixin for their recipes): see the module docstring."""
+    """What the vocoders' recipes share (a mixin before :class:`Recipe`): presets, examples (see the
+    module docstring), Adam on every trainable parameter, the adversarial schedule, validation."""
 
     cfg: VocoderTrainConfig
+    config_cls: ClassVar[type[TrainConfig]]
+    progress = ("gen_total", "mel_l1")
+
+    @classmethod
+    def presets(cls) -> dict[str, VocoderTrainConfig]:
+        """``tiny`` (CI), ``live`` (CPU: causal, half or less of the paper's channels), ``paper`` (GPU)."""
+        return vocoder_presets(cls.config_cls)
+
+    def optimisers(self, nets):
+        """Adam (``cfg.lr``, ``cfg.betas``) per network over its trainable parameters (frozen filter banks left out)."""
+        return {name: torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=self.cfg.lr,
+                                       betas=self.cfg.betas) for name, net in nets.items()}
+
+    def adversarial(self, step: int) -> bool:
+        return self.cfg.adversarial and step >= self.cfg.adv_start_step
 
     def domain(self) -> str | None:
         return self.cfg.train_domain
@@ -245,25 +261,12 @@ class VocMelGANRecipe(VocoderData, Recipe):
     """
 
     config_cls: ClassVar[type[TrainConfig]] = VocoderTrainConfig
-    progress = ("gen_total", "mel_l1")
-
-    @classmethod
-    def presets(cls) -> dict[str, VocoderTrainConfig]:
-        """``tiny`` (CI), ``live`` (CPU: causal generator, 1/4 of MelGAN's channels), ``paper`` (GPU)."""
-        return vocoder_presets(cls.config_cls)
 
     def networks(self):
         nets = {"generator": apply_weight_norm(build(self.cfg.model, self.cfg.preset))}
         if self.cfg.adversarial:
             nets["discriminator"] = MelGANDiscriminator(self.cfg.discriminator)
         return nets
-
-    def optimisers(self, nets):
-        return {name: torch.optim.Adam(net.parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
-                for name, net in nets.items()}
-
-    def adversarial(self, step: int) -> bool:
-        return self.cfg.adversarial and step >= self.cfg.adv_start_step
 
     def generate(self, nets, batch):
         g = nets["generator"]

@@ -30,7 +30,7 @@ from torch import nn
 from ..losses import feature_matching_loss, lsgan_discriminator_loss, lsgan_generator_loss
 from .recipe import Recipe, TrainConfig
 from .registry import build, make_config, register_recipe
-from .voc_melgan_training import VocoderData, VocoderTrainConfig, vocoder_presets
+from .voc_melgan_training import VocoderData, VocoderTrainConfig
 from .voc_multiscale import MultiScaleConfig, MultiScaleGenerator, filter_bank, split_bands  # noqa: F401
 
 
@@ -182,12 +182,6 @@ class VocMultiScaleRecipe(VocoderData, Recipe):
     """
 
     config_cls: ClassVar[type[TrainConfig]] = MultiScaleTrainConfig
-    progress = ("gen_total", "mel_l1")
-
-    @classmethod
-    def presets(cls) -> dict[str, MultiScaleTrainConfig]:
-        """``tiny`` (CI), ``live`` (CPU: causal, 64 channels), ``paper`` (GPU: seed 003's sizes)."""
-        return vocoder_presets(cls.config_cls)
 
     def networks(self):
         nets = {"generator": init_normal_(build(self.cfg.model, self.cfg.preset))}
@@ -195,13 +189,6 @@ class VocMultiScaleRecipe(VocoderData, Recipe):
             gen = make_config(self.cfg.model, self.cfg.preset)
             nets["discriminator"] = init_normal_(BandDiscriminator(gen, self.cfg.discriminator))
         return nets
-
-    def optimisers(self, nets):
-        return {name: torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=self.cfg.lr,
-                                       betas=self.cfg.betas) for name, net in nets.items()}
-
-    def adversarial(self, step: int) -> bool:
-        return self.cfg.adversarial and step >= self.cfg.adv_start_step
 
     def generate(self, nets, batch):
         g = nets["generator"]
