@@ -146,7 +146,8 @@ def test_live_presets_are_causal_and_small():
 @pytest.mark.parametrize("preset", ["tiny", "tiny-r4", "live-r2"])
 def test_untrained_model_is_the_spline_baseline(preset):
     m = registry.build("sr16-unet", preset).eval()
-    assert torch.count_nonzero(m.out.conv.weight) == 0 and torch.count_nonzero(m.out.conv.bias) == 0
+    assert torch.count_nonzero(m.out.conv.weight) == 0
+    assert m.out.conv.bias is None if m.config.dc_free_output else torch.count_nonzero(m.out.conv.bias) == 0
     x = torch.randn(2, 1, 16 * m.total_stride)
     with torch.no_grad():
         assert torch.equal(m(x), m.spline(x))
@@ -283,3 +284,25 @@ def test_configs_are_frozen():
     c = registry.make_config("sr16-unet", "live")
     with pytest.raises(dataclasses.FrozenInstanceError):
         c.ratio = 4
+
+
+@pytest.mark.parametrize("options", [False, True])
+def test_holds_and_a_dc_free_output_leave_no_pattern_on_a_constant(options):
+    """Steady tones come from constants (biases, rectified DC) that subpixel layers interleave
+    with unequal weights (Sugawara et al. 2018). With a hold after every up block's subpixel and
+    a DC-free output conv, a constant input comes out as itself (the spline keeps constants and
+    the U-Net adds nothing away from the edges); without them, as a pattern of period 2**k."""
+    cfg = dataclasses.replace(registry.make_config("sr16-unet", "tiny"), upsample_hold=options,
+                              dc_free_output=options, bias=True)
+    torch.manual_seed(5)
+    m = SR16UNet(cfg)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0.0, 0.3)
+    x = torch.full((1, 1, 256 * m.total_stride), 0.3)
+    with torch.no_grad():
+        inner = (m(x) - 0.3)[..., 128:-128]
+    if options:
+        assert inner.abs().max().item() < 1e-5
+    else:
+        assert inner.abs().max().item() > 1e-2

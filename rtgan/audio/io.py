@@ -99,14 +99,52 @@ def _format_from_extension(name: str) -> str:
     return fmt
 
 
+def check_writable_path(path: PathLike, protect: Iterable[PathLike] = (), suffixes: Iterable[str] = (),
+                        what: str = "output") -> str:
+    """Check that a new file can be written to ``path``, cheaply and before any work is done.
+
+    The checks every output of the project shares (audio, saved mels, spectrogram PNGs):
+    not one of ``protect``, not a directory, the directory exists and is writable (probed by
+    creating and removing a hidden temporary file, which catches read-only file systems and
+    permissions that ``os.access`` misreports, e.g. for root), and, where ``suffixes`` is
+    given, one of those extensions (compared lower-case). Creates nothing that stays.
+
+    Args:
+        path: the destination.
+        protect: paths that must never be overwritten (the inputs).
+        suffixes: allowed extensions with their dot (e.g. ``(".npy",)``); empty: any.
+        what: what is written, for the messages (e.g. ``"a mel"``).
+
+    Returns:
+        ``path`` as a string.
+
+    Raises:
+        AudioError: any check fails.
+    """
+    name = os.fspath(path)
+    for protected in protect:
+        if _same_file(name, os.fspath(protected)):
+            raise AudioError(f"{name}: refusing to overwrite protected input file {os.fspath(protected)}")
+    suffixes = tuple(suffixes)
+    if suffixes and os.path.splitext(name)[1].lower() not in suffixes:
+        raise AudioError(f"{name}: {what} is written as {' or '.join(suffixes)}; give a path ending in one")
+    if os.path.isdir(name):
+        raise AudioError(f"{name}: is a directory, cannot write {what} there")
+    directory = os.path.dirname(os.path.abspath(name))
+    if not os.path.isdir(directory):
+        raise AudioError(f"{name}: output directory {directory} does not exist")
+    reason = unwritable_reason(directory)
+    if reason is not None:
+        raise AudioError(f"{name}: cannot write to {directory} ({reason})")
+    return name
+
+
 def check_output_path(path: PathLike, protect: Iterable[PathLike] = (), subtype: Optional[str] = None) -> str:
     """Check that audio can be written to ``path``, cheaply and before any work is done.
 
     :func:`write_audio` runs the same checks; a command calls this first so that a bad
-    output path is reported before a model is loaded or a file is processed. Creates
-    nothing that stays: the write permission is probed by creating and removing a hidden
-    temporary file in the destination directory (which catches read-only file systems and
-    permissions that ``os.access`` misreports, e.g. for root).
+    output path is reported before a model is loaded or a file is processed. The path checks
+    are :func:`check_writable_path`'s; then the container and subtype.
 
     Args:
         path: the destination.
@@ -120,25 +158,12 @@ def check_output_path(path: PathLike, protect: Iterable[PathLike] = (), subtype:
         AudioError: ``path`` is one of ``protect``, is a directory, its directory does not
             exist or is not writable, or the extension or subtype is unsupported.
     """
-    name = os.fspath(path)
-    for protected in protect:
-        if _same_file(name, os.fspath(protected)):
-            raise AudioError(
-                f"{name}: refusing to overwrite protected input file {os.fspath(protected)}"
-            )
-    if os.path.isdir(name):
-        raise AudioError(f"{name}: is a directory, cannot write audio there")
-    directory = os.path.dirname(os.path.abspath(name))
-    if not os.path.isdir(directory):
-        raise AudioError(f"{name}: output directory {directory} does not exist")
+    name = check_writable_path(path, protect, what="audio")
     fmt = _format_from_extension(name)
     if subtype is None:
         subtype = "PCM_24" if fmt in _PCM24_FORMATS else sf.default_subtype(fmt)
     if not sf.check_format(fmt, subtype):
         raise AudioError(f"{name}: subtype {subtype!r} is not valid for format {fmt}")
-    reason = unwritable_reason(directory)
-    if reason is not None:
-        raise AudioError(f"{name}: cannot write to {directory} ({reason})")
     return fmt
 
 

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..audio.io import AudioError, _same_file, check_output_path, read_audio, resample, write_audio
-from ..fileio import unwritable_reason
+from ..audio.io import AudioError, check_output_path, check_writable_path, read_audio, resample, write_audio
 from ..models.base import Generator
 from .stream import make_stream, stream_signal
 
@@ -41,27 +39,13 @@ def check_spectrogram_path(path: str | Path, *others: str | Path) -> Path:
 
     Raises:
         RuntimeError: matplotlib (an optional dependency) is not installed.
-        ValueError: ``path`` does not end in ``.png``, is a directory, is one of ``others``
+        AudioError (a ValueError): ``path`` does not end in ``.png``, is a directory, is one of ``others``
             (the input or output audio file), or its folder does not exist or is not writable.
     """
-    path = Path(path)
     if importlib.util.find_spec("matplotlib") is None:
         raise RuntimeError("a spectrogram needs matplotlib, an optional dependency: pip install matplotlib "
                            "(or pip install 'rtgan[train]')")
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path}: a spectrogram is written as PNG; give a path ending in .png")
-    for other in others:
-        if _same_file(os.fspath(path), os.fspath(other)):
-            raise ValueError(f"{path}: the spectrogram cannot be written over {other}")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory")
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise ValueError(f"{path}: folder {folder} does not exist")
-    reason = unwritable_reason(folder)
-    if reason is not None:
-        raise ValueError(f"{path}: cannot write to {folder} ({reason})")
-    return path
+    return Path(check_writable_path(path, others, (".png",), "a spectrogram"))
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..audio.io import AudioError, _same_file, check_output_path, read_audio, resample, write_audio
-from ..fileio import atomic_write, unwritable_reason
+from ..audio.io import AudioError, check_output_path, check_writable_path, read_audio, resample, write_audio
+from ..fileio import atomic_write
 from ..models.base import Generator
 
 log = logging.getLogger(__name__)
@@ -53,27 +53,14 @@ def _require_vocoder(model: Generator) -> None:
 
 
 def check_mel_output_path(path: str | Path, protect=()) -> Path:
-    """Check that a mel can be written to ``path`` before any work is done.
+    """Check that a mel can be written to ``path`` before any work is done
+    (:func:`rtgan.audio.io.check_writable_path` with the suffix ``.npy``).
 
     Raises:
         AudioError: ``path`` is protected (an input), a directory, or lies in a missing or
             read-only directory, or does not end in ``.npy``.
     """
-    path = Path(path)
-    for p in protect:
-        if _same_file(str(path), str(p)):
-            raise AudioError(f"{path}: refusing to overwrite protected input file {p}")
-    if not is_mel_path(path):
-        raise AudioError(f"{path}: a mel is written as {MEL_SUFFIX}")
-    if path.is_dir():
-        raise AudioError(f"{path}: is a directory")
-    directory = path.resolve().parent
-    if not directory.is_dir():
-        raise AudioError(f"{path}: output directory {directory} does not exist")
-    reason = unwritable_reason(str(directory))
-    if reason is not None:
-        raise AudioError(f"{path}: cannot write to {directory} ({reason})")
-    return path
+    return Path(check_writable_path(path, protect, (MEL_SUFFIX,), "a mel"))
 
 
 def load_mel(path: str | Path, n_mels: int) -> np.ndarray:

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from .base import Generator
-from .layers import (PaddedConv1d, PixelShuffle1d, Reach, SplineUpsample1d, StateCursor, StridedConv1d, align,
+from .layers import (Hold1d, PaddedConv1d, PixelShuffle1d, Reach, SplineUpsample1d, StateCursor, StridedConv1d, align,
                      cached_conv, delay_line)
 from .registry import register
 
@@ -83,6 +83,13 @@ class SR16Config:
         spline_half_width: ``K``, input samples each side of the cubic-spline FIR (error
             against an exact spline about ``0.268**K``; its lookahead is ``K`` input samples).
         bias: conv biases (Kuleshov: yes).
+        upsample_hold: a two-tap hold ``[1, 1] / 2`` (:class:`.layers.Hold1d`) after the
+            subpixel layer of every up block (not after the output's: at the output rate
+            the band it would null is the band the model generates). Off in the seed;
+            on in the live presets (see "Steady tones" in the module docstring).
+        dc_free_output: the output conv has no bias and kernels that sum to zero
+            (:class:`.layers.conv.ZeroDCConv1d`): no DC, hence no pattern of period 2 from
+            the output's subpixel layer.
 
     Raises:
         ValueError: a ratio < 2 or one that does not divide ``sample_rate``, ``blocks < 1``,
@@ -104,6 +111,8 @@ class SR16Config:
     dropout: float = 0.0
     spline_half_width: int = 12
     bias: bool = True
+    upsample_hold: bool = False
+    dc_free_output: bool = False
 
     def __post_init__(self) -> None:
         if self.ratio < 2 or self.sample_rate % self.ratio:
@@ -148,8 +157,9 @@ PRESETS = {
     # for tests: a few thousand parameters, centered (lookahead in every conv)
     "tiny": SR16Config(ratio=2, blocks=2, filter_exp=2, max_filters=16, kernel_exp=3, min_kernel=3,
                        output_kernel=5, spline_half_width=6),
+    # tiny-r4 carries the tone-free options too, so the tests stream both variants
     "tiny-r4": SR16Config(ratio=4, blocks=2, filter_exp=2, max_filters=16, kernel_exp=3, min_kernel=3,
-                          output_kernel=5, spline_half_width=6),
+                          output_kernel=5, spline_half_width=6, upsample_hold=True, dc_free_output=True),
 }
 # the names without a ratio take the seed's first ratio, 2
 PRESETS["paper"] = PRESETS["paper-r2"]
@@ -185,7 +195,9 @@ class SR16UNet(Generator):
         for b in range(c.blocks, 0, -1):
             self.up.append(PaddedConv1d(cin, 2 * c.filters(b), c.kernel(b), c.padding, bias=c.bias))
             cin = 2 * c.filters(b)  # F_b after the subpixel, stacked with the F_b of down block b
-        self.out = PaddedConv1d(cin, 2, c.output_kernel, c.padding, bias=c.bias)
+        self.hold = Hold1d() if c.upsample_hold else None
+        self.out = PaddedConv1d(cin, 2, c.output_kernel, c.padding, bias=c.bias and not c.dc_free_output,
+                                dc_free=c.dc_free_output)
         # zero-initialised output conv: an untrained model is the spline baseline y = spline(x)
         nn.init.zeros_(self.out.conv.weight)
         if self.out.conv.bias is not None:
@@ -225,6 +237,8 @@ class SR16UNet(Generator):
         h = self.act_down(self.drop(self.bottleneck(h)))
         for conv, skip in zip(self.up, reversed(skips)):
             h = self.shuffle(self.act_up(self.drop(conv(h))))
+            if self.hold is not None:
+                h = self.hold(h)
             h = torch.cat([h, skip], dim=1)
         return s + self.shuffle(self.out(h))
 
@@ -247,6 +261,8 @@ class SR16UNet(Generator):
         for conv, skip in zip(self.up, reversed(skips)):
             h, d = cached_conv(conv, h, d, cur)
             h, d = self.shuffle(self.act_up(h)), d * self.shuffle.factor
+            if self.hold is not None:
+                h, d = self.hold.stream(h, d, cur)
             (h, k), d = align([(h, d), skip], cur)
             h = torch.cat([h, k], dim=1)
         h, d = cached_conv(self.out, h, d, cur)
@@ -267,7 +283,10 @@ class SR16UNet(Generator):
             skips.append(r)
         r = self.bottleneck.reach(r)
         for conv, skip in zip(self.up, reversed(skips)):
-            r = self.shuffle.reach(conv.reach(r)).merge(skip)
+            r = self.shuffle.reach(conv.reach(r))
+            if self.hold is not None:
+                r = self.hold.reach(r)
+            r = r.merge(skip)
         r = self.shuffle.reach(self.out.reach(r))
         return r.merge(r0)  # the additive spline skip
 
