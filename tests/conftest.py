@@ -1,5 +1,8 @@
 import json
+import os
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -36,3 +39,61 @@ def corpus(tmp_path):
                      "duration_seconds": info.duration, "num_samples": info.frames})
     (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return root
+
+
+# --------------------------------------------------------------------------- JACK server (test_live, test_midi_control)
+def _jack_running() -> bool:
+    return shutil.which("jack_lsp") is not None and subprocess.run(
+        ["jack_lsp"], capture_output=True, timeout=10).returncode == 0
+
+
+def _start_jackd(realtime: bool):
+    """jackd with the dummy driver (48 kHz, 256-frame periods); None if it did not come up."""
+    cmd = ["jackd", "-R" if realtime else "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if proc.poll() is not None:
+            return None
+        if _jack_running():
+            return proc
+        time.sleep(0.1)
+    proc.kill()
+    return None
+
+
+@pytest.fixture(scope="module")
+def jack_server():
+    """A JACK server with the dummy driver: reused if one runs, else started here (realtime
+    scheduling if allowed, else --no-realtime) and stopped after the module. Skips where JACK
+    or PortAudio is missing, unless RTGAN_REQUIRE_AUDIO_SERVER=1 (set by CI): then it fails."""
+    required = os.environ.get("RTGAN_REQUIRE_AUDIO_SERVER") == "1"
+
+    def unavailable(why):
+        if required:
+            pytest.fail(why)
+        pytest.skip(why)
+
+    proc = None
+    if not _jack_running():
+        if shutil.which("jackd") is None:
+            unavailable("jackd not installed (apt-get install jackd2)")
+        proc = _start_jackd(realtime=True) or _start_jackd(realtime=False)
+        if proc is None:
+            unavailable("jackd did not start")
+    try:
+        import sounddevice as sd
+        sd._terminate()  # PortAudio lists host APIs when it initialises: look again now JACK runs
+        sd._initialize()
+        if not any("JACK" in api["name"] for api in sd.query_hostapis()):
+            raise OSError("PortAudio has no JACK host API")
+    except (ImportError, OSError) as e:
+        if proc is not None:
+            proc.terminate()
+        unavailable(f"no JACK through PortAudio: {e}")
+    yield
+    if proc is not None:
+        import sounddevice as sd
+        sd._terminate()  # PortAudio must let go of the server before it stops
+        proc.terminate()
+        proc.wait(timeout=10)
+        sd._initialize()

@@ -395,11 +395,17 @@ def test_init_from_starts_the_generator_from_a_trained_checkpoint(corpus, tmp_pa
     assert step0["step"] == 0 and src_last["step"] == 2
     assert step0["snr_db"] == pytest.approx(src_last["snr_db"], abs=1e-4)
     assert step0["lsd"] == pytest.approx(src_last["lsd"], abs=1e-4)
-    # r = 4: the same weights (the ratio lives in the weight-free spline front end)
+    # r = 4 from an r = 2 source of the same layers: the ratio lives in the weight-free spline
+    # front end (tiny-r4 has the tone-free options, so its r = 2 twin is built here)
+    from rtgan.checkpoint import save_generator
+    twin = registry.build("sr16-unet", "tiny-r4", ratio=2)
+    save_generator(tmp_path / "twin.safetensors", twin, {})
     assert main(["train", "sr16-gan", "--data", str(corpus), "--preset", "tiny-r4", "--steps", "1",
-                 "--run-dir", str(tmp_path / "r4"), "--init-from", str(source), "-q"]) == 0
+                 "--run-dir", str(tmp_path / "r4"), "--init-from", str(tmp_path / "twin.safetensors"), "-q"]) == 0
     g4 = registry.load_generator(tmp_path / "r4" / "sr16-gan.safetensors")
     assert g4.config.ratio == 4
+    assert read_checkpoint(tmp_path / "r4" / "last.safetensors")[1]["init_from"]["sha256"] == \
+        content_hash(tmp_path / "twin.safetensors")
 
 
 def test_init_from_that_does_not_fit_fails_before_the_run_directory(corpus, tmp_path, capsys):

@@ -172,6 +172,8 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
             return realtime.cmd_live(args)
         if args.command == "latency":
             return realtime.cmd_latency(args)
+        if args.command == "midi-ports":
+            return realtime.cmd_midi_ports(args)
     except (AudioError, CheckpointError, FileNotFoundError, KeyError, ValueError, RuntimeError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"rtgan {args.command}: error: {msg}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""``rtgan devices``, ``rtgan live`` and ``rtgan latency``: audio interfaces, real-time processing, round trips."""
+"""``rtgan devices``, ``rtgan live``, ``rtgan midi-ports`` and ``rtgan latency``: audio interfaces, real-time
+processing with parameters and MIDI control, round trips."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ from .common import block_range, device_args, model_args, samples
 
 
 def add_parsers(sub) -> None:
-    """The ``devices``, ``live`` and ``latency`` commands."""
+    """The ``devices``, ``live``, ``midi-ports`` and ``latency`` commands."""
     from ..engine.runtime import STEP_RUNTIMES as RUNTIMES
 
     sub.add_parser("devices", help="list audio host APIs and devices (rates, latencies in ms)")
@@ -35,8 +36,24 @@ def add_parsers(sub) -> None:
     lv.add_argument("--cpu-dma-latency", type=int, metavar="US",
                     help="while streaming, ask the kernel (PM QoS, /dev/cpu_dma_latency) to wake idle CPUs within "
                          "US microseconds; 0 keeps them polling: fewer late wake-ups, more power (needs permission)")
+    lv.add_argument("--param", action="append", default=None, metavar="NAME=VALUE",
+                    help="set a live parameter at start (repeatable): the engine's wet (0-1) and gain (dB), and "
+                         "the model's own; the declared names, ranges and units are printed at start (default: each parameter's own default)")
+    lv.add_argument("--midi", metavar="PORT",
+                    help="MIDI CC control from this source port (index, name or part of it; see 'rtgan midi-ports'); "
+                         "the CC map is printed at start")
+    lv.add_argument("--midi-map", metavar="FILE",
+                    help='JSON CC map replacing the default, e.g. {"91": "wet", "7": "gain"} (needs --midi)')
+    lv.add_argument("--midi-learn", metavar="PARAM", help="bind the next CC moved to this parameter (needs --midi)")
+    lv.add_argument("--midi-channel", type=int, metavar="1-16", help="listen to this MIDI channel only (default: all)")
+    lv.add_argument("--midi-api", choices=("auto", "jack", "alsa"), default="auto",
+                    help="MIDI system (default: %(default)s: JACK where a server runs, else ALSA)")
     lv.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
     lv.add_argument("-q", "--quiet", action="store_true", help="no status line")
+
+    mp = sub.add_parser("midi-ports", help="list MIDI source ports (for rtgan live --midi)")
+    mp.add_argument("--api", choices=("auto", "jack", "alsa"), default="auto",
+                    help="MIDI system (default: %(default)s)")
 
     la = sub.add_parser("latency", help="measure round-trip latency with clicks, with and without a model")
     la.add_argument("--model", help="also measure with this model in the loop (shipped weights)")
@@ -59,10 +76,59 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def cmd_midi_ports(args) -> int:
+    from ..engine.midi import list_ports, resolve_api
+    api, _ = resolve_api(args.api)
+    ports = list_ports(args.api)
+    print(f"MIDI sources ({api}):" if ports else f"no MIDI sources ({api})")
+    for i, p in enumerate(ports):
+        print(f"  {i}: {p}")
+    return 0
+
+
+def parse_params(pairs: list[str]) -> list[tuple[str, str]]:
+    """``["wet=0.5", ...]`` -> ``[("wet", "0.5"), ...]``.
+
+    Raises:
+        ValueError: an item without ``=`` or a name (one line).
+    """
+    out = []
+    for item in pairs:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip():
+            raise ValueError(f"--param takes NAME=VALUE (e.g. wet=0.5), got {item!r}")
+        out.append((name.strip(), value.strip()))
+    return out
+
+
+def setup_midi(args, bank):
+    """The :class:`~rtgan.engine.midi.MidiControl` that ``--midi*`` ask for (None without
+    ``--midi``), its port open and its map printed.
+
+    Raises:
+        MidiError: as :meth:`MidiControl.open` and :func:`load_map`.
+        KeyError: ``--midi-learn`` names no parameter.
+    """
+    from ..engine.midi import MidiControl, describe_map, load_map
+    if args.midi is None:
+        return None
+    midi_map = load_map(args.midi_map, bank) if args.midi_map else None
+    ctl = MidiControl(bank, midi_map, learn=args.midi_learn, channel=args.midi_channel, log_line=print)
+    name = ctl.open(args.midi, args.midi_api)
+    print(f"MIDI control from {name!r}{f' (channel {args.midi_channel})' if args.midi_channel else ''}"
+          f"{' (map ' + args.midi_map + ')' if args.midi_map else ''}:\n{describe_map(ctl.map, bank)}")
+    if args.midi_learn:
+        print(f"MIDI learn: move a controller to bind it to {args.midi_learn}")
+    return ctl
+
+
 def cmd_live(args) -> int:
     import torch
     from ..engine.device import import_sounddevice, pick_sample_rate, run_live, summary_line
     from ..engine.resampling import CrossRateProcessor, ResamplingProcessor, live_processor
+    params = parse_params(args.param or [])
+    if args.midi is None and (args.midi_map or args.midi_learn or args.midi_channel is not None):
+        raise ValueError("--midi-map, --midi-learn and --midi-channel need --midi PORT")
     sd = import_sounddevice()
     torch.set_num_threads(args.threads)
     model = common.load_model(args)
@@ -93,8 +159,22 @@ def cmd_live(args) -> int:
         print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
               f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO "
               f"{inner.stream.fifo_latency_samples} + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
-    summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
-                       lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency)
+    bank = proc.params
+    for name, value in params:
+        bank.jump(name, value)
+    print("parameters: " + "; ".join(f"{p.name} = {bank.target(p.name):g}{' ' + p.unit if p.unit else ''} "
+                                      f"({p.minimum:g}..{p.maximum:g})" for p in bank.params))
+    midi = setup_midi(args, bank)
+    try:
+        summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
+                           lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency,
+                           on_tick=midi.poll if midi is not None else None)
+    finally:
+        if midi is not None:
+            midi.close()
+    summary["params"] = {p.name: bank.target(p.name) for p in bank.params}
+    if midi is not None:
+        summary["midi"] = {"port": midi.port_name, **midi.counts}
     print(summary_line(summary))
     if args.json:
         from ..fileio import atomic_write_text

@@ -86,7 +86,7 @@ def pick_sample_rate(sd, input_device, output_device, channels: int, wanted: int
 
 def run_live(processor: LiveProcessor, input_device=None, output_device=None, duration: float | None = None,
              status_interval: float = 0.25, status=print, on_start=None, lock_memory: bool = True,
-             wakeup_latency_us: int | None = None) -> dict:
+             wakeup_latency_us: int | None = None, on_tick=None) -> dict:
     """Run ``processor`` on a PortAudio duplex stream until ``duration`` seconds or Ctrl-C.
 
     The processor is warmed up before the stream opens. The callback only copies, steps and
@@ -95,6 +95,8 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
 
     Args:
         on_start: called with the open ``sounddevice.Stream`` once it runs (e.g. to connect JACK ports).
+        on_tick: called without arguments from the main thread every ``status_interval``
+            seconds while the stream runs (e.g. :meth:`rtgan.engine.midi.MidiControl.poll`).
         lock_memory: lock the process's memory while streaming (see :func:`rt.locked_memory`).
         wakeup_latency_us: hold this CPU wake-up latency request (µs, PM QoS) while
             streaming (see :func:`rt.cpu_dma_latency`); None: no request.
@@ -151,6 +153,8 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
                 while duration is None or time.monotonic() - t_start < duration:
                     time.sleep(interval if duration is None else
                                max(0.0, min(interval, duration - (time.monotonic() - t_start))))
+                    if on_tick is not None:
+                        on_tick()
                     if status is not None:
                         status(status_line(processor), end="\r", flush=True)
             except KeyboardInterrupt:

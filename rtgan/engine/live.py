@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..models.base import Generator
+from ..models.params import ENGINE_PARAMETERS
+from .params import ParameterBank
 from .stateful import StatefulStream
 
 #: PortAudio callback flags that mean audio was lost or invented.
@@ -97,7 +99,9 @@ class LiveProcessor:
         model: a registered generator (runs at ``model.sample_rate_in``).
         block_size: frames per callback.
         channels: audio channels (each streams through the model independently).
-        wet: mix, 0 (dry only) to 1 (model output only).
+        wet: mix, 0 (dry only) to 1: a ``"processed"`` model's output replaces the dry
+            (crossfade), a ``"wet"`` model's (a reverb's) is added to it
+            (:attr:`~rtgan.models.base.Generator.output_role`).
         runtime: step runtime (default: ONNX Runtime when installed).
         threads: intra-op threads of the step.
         xfade_ms: ramp length of fallbacks to dry and of returns to wet, ms.
@@ -107,6 +111,9 @@ class LiveProcessor:
         startup_s: xruns and late blocks in this first part of a stream are counted apart.
 
     Attributes:
+        params: the live parameters (:class:`~rtgan.engine.params.ParameterBank`): the
+            engine's ``wet`` and ``gain`` (dB), then the model's ``live_parameters``; set from
+            any thread, smoothed per sample over 20 ms.
         stream_latency_samples: the stream's delay behind offline inference (model + FIFO).
         limiter_latency_samples: the limiter's lookahead delay, measured.
         latency_samples: algorithmic latency: block + stream + limiter, samples.
@@ -145,13 +152,20 @@ class LiveProcessor:
 
     def _setup_output(self, sample_rate: int, block_size: int, channels: int, wet: float, xfade_ms: float,
                       deadline_ms: float | None, limiter: bool, history: int, startup_s: float,
-                      dry_delay: int) -> None:
+                      dry_delay: int, smooth_ms: float = 20.0) -> None:
         """The device-rate side shared with :class:`~rtgan.engine.resampling.CrossRateProcessor`:
-        dry delay line of ``dry_delay`` samples, fallback ramps, mix and limiter buffers, counters."""
+        live parameters (:attr:`params`, smoothed over ``smooth_ms``), dry delay line of
+        ``dry_delay`` samples, fallback ramps, mix and limiter buffers, counters."""
         self.sample_rate = sample_rate
         self.block_size = block_size
         self.channels = channels
-        self.wet = float(wet)
+        self.params = ParameterBank(ENGINE_PARAMETERS + tuple(self.model.live_parameters), sample_rate, block_size,
+                                    smooth_ms=smooth_ms)
+        self.params.jump("wet", wet)
+        # a wet-signal model (a reverb) is added to the dry; any other replaces it by a crossfade
+        self._adds = self.model.output_role == "wet"
+        self._zero = np.zeros((channels, block_size), np.float32)
+        self._gain_lin = np.zeros(block_size, np.float32)
         self.deadline_s = (deadline_ms / 1000.0) if deadline_ms else block_size / self.sample_rate
         self.startup_blocks = math.ceil(startup_s * self.sample_rate / block_size)
         self._ramp_step = 1.0 / max(1, round(xfade_ms * self.sample_rate / 1000.0))
@@ -178,6 +192,15 @@ class LiveProcessor:
         self.compute_ms = np.zeros(history, np.float32)
 
     @property
+    def wet(self) -> float:
+        """The ``wet`` parameter's target (setting it here jumps, without a glide)."""
+        return self.params.target("wet")
+
+    @wet.setter
+    def wet(self, value: float) -> None:
+        self.params.jump("wet", value)
+
+    @property
     def latency_ms(self) -> float:
         """Algorithmic latency in ms."""
         return 1000.0 * self.latency_samples / self.sample_rate
@@ -195,6 +218,7 @@ class LiveProcessor:
         self.state = self._initial
         self._dry[:] = 0.0
         self._gain[:] = 1.0
+        self.params.reset()
         self._hold[:] = 0.0
         self._fading_out = False
         if self.limiter is not None:
@@ -255,13 +279,14 @@ class LiveProcessor:
         elif self._fading_out and self._gain.max() <= 0.0:
             self._fading_out = False  # the fade to dry is complete: the wet may come back now
         mix, g = self._mix, self._g
-        if good and not self._fading_out and self._gain.min() >= 1.0:  # mix = dry + wet_mix * (wet - dry)
-            np.subtract(wet, dry, out=mix)
+        ref = self._zero if self._adds else dry  # mix = dry + wet * (y - ref)
+        if good and not self._fading_out and self._gain.min() >= 1.0:
+            np.subtract(wet, ref, out=mix)
             self._hold[:] = wet[:, -1]
         elif good and not self._fading_out:  # recovering: ramp the wet back in from dry
             np.add(self._gain[:, None], self._ramp[None, :], out=g)
             np.minimum(g, 1.0, out=g)
-            np.subtract(wet, dry, out=mix)
+            np.subtract(wet, ref, out=mix)
             mix *= g
             self._gain[:] = g[:, -1]
             self._hold[:] = wet[:, -1]
@@ -269,11 +294,18 @@ class LiveProcessor:
             # block arriving mid-fade finishes the fade first (no jump from hold to wet)
             np.subtract(self._gain[:, None], self._ramp[None, :], out=g)
             np.maximum(g, 0.0, out=g)
-            np.subtract(self._hold[:, None], dry, out=mix)
+            np.subtract(self._hold[:, None], ref, out=mix)
             mix *= g
             self._gain[:] = g[:, -1]
-        mix *= self.wet
-        mix += dry
+        p = self.params
+        p.advance()  # smoothed per sample: no zipper noise from parameter steps
+        wet_ramp = p.ramp("wet")
+        np.multiply(p.ramp("gain"), math.log(10.0) / 20.0, out=self._gain_lin)  # dB -> linear
+        np.exp(self._gain_lin, out=self._gain_lin)
+        for c in range(self.channels):  # channel by channel: numpy copies a broadcast in-place operand
+            np.multiply(mix[c], wet_ramp, out=mix[c])
+            np.add(mix[c], dry[c], out=mix[c])
+            np.multiply(mix[c], self._gain_lin, out=mix[c])
         if self.limiter is not None:
             mix = self.limiter.process(mix, self.sample_rate, reset=False)
         np.clip(mix, -1.0, 1.0, out=mix)  # (clipping straight into the transposed outdata would

@@ -70,10 +70,15 @@ class ResamplingProcessor:
         self.latency_samples = block_size + self._delay()
         self.reset()
 
-    # the inner processor keeps the counters
+    # the inner processor keeps the counters and the live parameters
     @property
     def stats(self) -> LiveStats:
         return self.inner.stats
+
+    @property
+    def params(self):
+        """The inner processor's :class:`~rtgan.engine.params.ParameterBank` (smoothed at the model's rate)."""
+        return self.inner.params
 
     @property
     def compute_ms(self) -> np.ndarray:

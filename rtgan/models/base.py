@@ -10,6 +10,7 @@ from torch import nn
 
 from .layers.cached import StateCursor
 from .layers.reach import Reach
+from .params import Parameter
 from .ports import Port, input_length, output_length
 
 #: A streaming state: plain tensors, each ``(batch, channels, frames)``, in a fixed order.
@@ -42,6 +43,12 @@ class Generator(nn.Module):
     #: which runners can run the model (:data:`rtgan.models.ports.KINDS`); this base class
     #: implements the ``"streamable"`` contract.
     kind: str = "streamable"
+    #: what the output is to a live mix: ``"processed"`` (the signal itself: the mix is a
+    #: crossfade ``dry + wet * (y - dry)``) or ``"wet"`` (an effect's wet signal, e.g. a
+    #: reverb's tail: the mix adds it, ``dry + wet * y``).
+    output_role: str = "processed"
+    #: live parameters the model declares beside the engine's (:mod:`rtgan.models.params`).
+    live_parameters: tuple[Parameter, ...] = ()
 
     def reach(self) -> Reach:  # pragma: no cover - abstract
         """Dependency bounds of the output on the input, in input samples.

@@ -98,7 +98,7 @@ def recipe(name: str) -> type:
 
 
 #: Modules of :mod:`rtgan.models` that register neither a model nor a recipe (private ``_modules`` are skipped too).
-NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "wavegan", "layers", "recipe"})
+NOT_MODELS = frozenset({"base", "ports", "registry", "discriminators", "wavegan", "layers", "recipe", "params"})
 
 
 def model_modules() -> list[str]:

@@ -149,11 +149,12 @@ PRESETS = {
     "paper-r4": SR16Config(ratio=4, dropout=0.5),
     # causal, 16-32-64-64 filters of length 17-9-5-5, 289 k parameters: one CPU thread steps a
     # block of 256 output samples (16 ms) in 0.36 ms in ONNX Runtime (1.5 ms eager), measured
-    # on a shared 2-core machine; latency 2 ms (r = 2) / 4 ms (r = 4)
+    # on a shared 2-core machine; latency 2 ms (r = 2) / 4 ms (r = 4). Holds after the up
+    # blocks' subpixels and a DC-free output conv keep steady tones out (module docstring).
     "live-r2": SR16Config(ratio=2, blocks=4, filter_exp=3, max_filters=64, kernel_exp=5, min_kernel=5,
-                          padding="causal"),
+                          padding="causal", upsample_hold=True, dc_free_output=True),
     "live-r4": SR16Config(ratio=4, blocks=4, filter_exp=3, max_filters=64, kernel_exp=5, min_kernel=5,
-                          padding="causal"),
+                          padding="causal", upsample_hold=True, dc_free_output=True),
     # for tests: a few thousand parameters, centered (lookahead in every conv)
     "tiny": SR16Config(ratio=2, blocks=2, filter_exp=2, max_filters=16, kernel_exp=3, min_kernel=3,
                        output_kernel=5, spline_half_width=6),
