@@ -29,7 +29,8 @@ from scipy import signal as sps
 from torch import Tensor
 
 __all__ = ["snr", "lsd", "SNR_EPS", "visqol", "tonal_peak_db", "tonal_peak_db_global", "tonal_artifact",
-           "TONAL_BAND_HZ"]
+           "TONAL_BAND_HZ", "energy_decay_curve", "decay_time", "decay_times", "mrstft_distance",
+           "DECAY_RANGES_DB"]
 
 ArrayLike = Union[Tensor, np.ndarray]
 
@@ -502,3 +503,98 @@ def tonal_artifact(model, seconds: float = 10.0, seed: int = 0, limiter: str = "
         res[prefix + "peak_db"], res[prefix + "freq_hz"] = tonal_peak_db(sig, sr, band)
         res[prefix + "global_peak_db"], res[prefix + "global_freq_hz"] = tonal_peak_db_global(sig, sr, band)
     return res
+
+
+# -- reverberation: energy decay by Schroeder backward integration -------------------------
+
+#: fitting ranges of the EDC (dB below its start) of each decay figure (ISO 3382-1:2009, Sec. A.2)
+DECAY_RANGES_DB = {"edt": (0.0, -10.0), "t20": (-5.0, -25.0), "t30": (-5.0, -35.0)}
+
+
+def energy_decay_curve(ir: ArrayLike) -> np.ndarray:
+    """Schroeder's energy decay curve of an impulse response, in dB re its start.
+
+    ``EDC(t) = 10 log10( sum_{tau >= t} h(tau)^2 / sum_tau h(tau)^2 )`` (Schroeder 1965, "New
+    method of measuring reverberation time", eq. 2: backward integration of the squared
+    response). ``ir``: ``(samples,)``; returns ``(samples,)`` float64, 0 dB at the start and
+    decreasing, ``-inf`` past the last non-zero sample.
+
+    Raises:
+        ValueError: not 1-D, empty, non-finite, or all zeros.
+    """
+    h = np.asarray(ir.detach().cpu() if isinstance(ir, Tensor) else ir, dtype=np.float64)
+    if h.ndim != 1 or h.size == 0:
+        raise ValueError(f"an impulse response must be 1-D and non-empty, got shape {h.shape}")
+    if not np.isfinite(h).all():
+        raise ValueError("the impulse response has NaN or Inf samples")
+    e = np.cumsum((h ** 2)[::-1])[::-1]
+    if e[0] <= 0:
+        raise ValueError("the impulse response is all zeros")
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(e / e[0])
+
+
+def decay_time(ir: ArrayLike, sample_rate: int, kind: str = "t30", max_nonlinearity: float | None = 10.0) -> float:
+    """Reverberation time (s) from the slope of the energy decay curve, extrapolated to 60 dB.
+
+    A least-squares line is fitted to :func:`energy_decay_curve` between the levels of
+    :data:`DECAY_RANGES_DB` ``[kind]`` (``t30``: -5 to -35 dB, ``t20``: -5 to -25 dB, ``edt``:
+    0 to -10 dB, the early decay time; ISO 3382-1 Sec. 3 and A.2) and ``-60 / slope`` is
+    returned: the RT60 that decay rate gives.
+
+    A response cut off before its decay ends has a backward integral that bends down to
+    ``-inf`` at the cut, and a line through the bend is steeper than the decay: the fit's
+    non-linearity ``xi = 1000 (1 - r^2)`` (per mille, ``r`` the correlation coefficient of the
+    fitted range; ISO 3382-2:2008 Annex B, where more than 10 per mille marks a curved decay)
+    is checked against ``max_nonlinearity`` (``None``: not checked) for T20 and T30; the EDT
+    is the slope of the first 10 dB whatever their shape (a reverb's build-up bends them).
+
+    Raises:
+        ValueError: a bad ``ir`` (see :func:`energy_decay_curve`), an unknown ``kind``, a
+            curve that does not fall to the range's lower level, or one too curved over the
+            range to give one decay rate (a response cut off early, a double slope).
+    """
+    if kind not in DECAY_RANGES_DB:
+        raise ValueError(f"unknown decay figure {kind!r}; expected one of {sorted(DECAY_RANGES_DB)}")
+    hi, lo = DECAY_RANGES_DB[kind]
+    edc = energy_decay_curve(ir)
+    sel = np.flatnonzero((edc <= hi) & (edc >= lo))
+    if edc[-1] > lo or sel.size < 2:
+        raise ValueError(f"the energy decay curve ends at {edc[-1]:.1f} dB: it does not reach {lo:g} dB for {kind}")
+    t = sel / float(sample_rate)
+    slope = np.polyfit(t, edc[sel], 1)[0]  # dB/s
+    xi = 1000.0 * (1.0 - np.corrcoef(t, edc[sel])[0, 1] ** 2)
+    if max_nonlinearity is not None and kind != "edt" and xi > max_nonlinearity:
+        raise ValueError(f"the energy decay curve is curved over {hi:g}..{lo:g} dB (non-linearity {xi:.0f} per mille "
+                         f"> {max_nonlinearity:g}): a response cut off before its decay ends, or a double slope")
+    if slope >= 0:
+        raise ValueError(f"the energy decay curve does not decay over {hi:g}..{lo:g} dB")
+    return float(-60.0 / slope)
+
+
+def decay_times(ir: ArrayLike, sample_rate: int, max_nonlinearity: float | None = 10.0) -> dict[str, float]:
+    """``{"edt", "t20", "t30"}`` of :func:`decay_time` (s; NaN where the curve does not give one)."""
+    out = {}
+    for kind in DECAY_RANGES_DB:
+        try:
+            out[kind] = decay_time(ir, sample_rate, kind, max_nonlinearity)
+        except ValueError:
+            out[kind] = float("nan")
+    return out
+
+
+def mrstft_distance(estimate: ArrayLike, target: ArrayLike) -> float:
+    """Multi-resolution STFT distance ``L_sc + L_mag`` (Yamamoto et al. 2020, eqs. 2-4).
+
+    The value of :func:`rtgan.losses.multi_resolution_stft_loss` (its default resolutions) for
+    one pair of waveforms ``(samples,)``: 0 for identical signals, dimensionless.
+
+    Raises:
+        ValueError: shapes differ.
+    """
+    from .losses import multi_resolution_stft_loss
+    e = torch.as_tensor(np.asarray(estimate, dtype=np.float32)).reshape(1, -1)
+    t = torch.as_tensor(np.asarray(target, dtype=np.float32)).reshape(1, -1)
+    with torch.no_grad():
+        sc, mag = multi_resolution_stft_loss(e, t)
+    return float(sc + mag)

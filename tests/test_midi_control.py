@@ -331,3 +331,50 @@ def test_live_cli_follows_a_cc_sweep_and_survives_garbage_with_no_xruns(jack_ser
     assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
     out = capsys.readouterr().out
     assert "CC  91 -> wet" in out and "MIDI: ignored malformed" in out
+
+
+@pytest.mark.audio_server
+def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_path, capsys):
+    """``rtgan live`` with reverb-room (the live preset's size) and ``--midi``: a CC 1 sweep (the
+    default map's first model control) moves the decay, which the model's step runs with by the
+    end; garbage bytes change nothing; 0 xruns (retried as the test above)."""
+    pytest.importorskip("rtmidi")
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+    ckpt = save_generator(tmp_path / "room.safetensors", registry.build("reverb-room", "live"), {})
+    summary = tmp_path / "live.json"
+    src = _virtual_source("decay")
+    stop = threading.Event()
+
+    def play():
+        time.sleep(1.5)
+        for v in list(range(0, 128, 8)) + list(range(127, -1, -8)):
+            src.send_message([0xB0, 1, v])
+            src.send_message([0xF7, 0x01])  # malformed: a stray end of SysEx with data
+            time.sleep(0.03)
+        src.send_message([0xB0, 1, 0])
+        stop.set()
+
+    runs = []
+    try:
+        for _ in range(8):
+            stop.clear()
+            t = threading.Thread(target=play)
+            t.start()
+            rc = main(["live", "--model", "reverb-room", "--checkpoint", str(ckpt), "--duration", "4",
+                       "--block-size", "256", "--midi", "decay", "--json", str(summary), "-q"])
+            t.join()
+            assert rc == 0 and stop.is_set()
+            s = json.loads(summary.read_text())
+            runs.append(s)
+            assert s["blocks"] >= 0.9 * 4 * 48000 / 256 and s["nan_blocks"] == 0
+            assert s["midi"]["applied"] >= 30
+            assert s["params"]["decay"] == pytest.approx(0.3)
+            assert s["model_state"]["decay"] == pytest.approx(0.3, rel=0.01)
+            if s["xruns"] == 0:
+                break
+    finally:
+        src.close_port()
+    assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
+    assert "CC   1 -> decay" in capsys.readouterr().out

@@ -22,7 +22,8 @@ def test_registry_finds_the_model_modules_itself():
 
     Model modules include the ``*_training`` ones that register recipes for models defined in another.
     """
-    assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.sr16",
+    assert registry.model_modules() == ["rtgan.models.autoencoder", "rtgan.models.reverb",
+                                        "rtgan.models.reverb_training", "rtgan.models.sr16",
                                         "rtgan.models.sr16_content_training", "rtgan.models.sr16_training",
                                         "rtgan.models.sr_hifigan", "rtgan.models.sr_hifigan_training",
                                         "rtgan.models.voc_melgan", "rtgan.models.voc_melgan_training",

@@ -173,6 +173,9 @@ def cmd_live(args) -> int:
         if midi is not None:
             midi.close()
     summary["params"] = {p.name: bank.target(p.name) for p in bank.params}
+    inner = getattr(proc, "inner", proc)
+    if getattr(inner, "state_parameter_values", None) and inner.state_parameter_values():
+        summary["model_state"] = inner.state_parameter_values()  # what the model's step last ran with
     if midi is not None:
         summary["midi"] = {"port": midi.port_name, **midi.counts}
     print(summary_line(summary))

@@ -150,7 +150,9 @@ def add_parsers(sub) -> None:
                         "60 iterations); MODEL alone takes its shipped weights (default: none; --model with a "
                         "vocoder does the same for one model)")
     e.add_argument("--max-seconds", type=float, metavar="SECONDS",
-                   help="vocoders only: score at most this many seconds of each clip (default: all of it)")
+                   help="vocoders: score at most this many seconds of each clip (default: all of it); reverbs "
+                        "(reverb-*: MR-STFT to the target's wet signal beside a Freeverb fitted to its RT60, "
+                        "decay times, RT60 tracking): dry seconds per clip (default: 4 s)")
     e.add_argument("--anti-alias", choices=("cheby1", "kaiser"), default="cheby1",
                    help="sr16 evaluation only: low-pass before decimation, as the sr16 recipes' anti_alias "
                         "(default: %(default)s)")
@@ -328,8 +330,11 @@ def cmd_eval(args, argv) -> int:
     from ..models.vocoder import MelVocoder
     if isinstance(model, MelVocoder):  # a vocoder: seed 003's comparison with Griffin-Lim
         return _cmd_eval_vocoders(args, argv, {args.model: model})
+    from ..models.reverb import ReverbGenerator
+    if isinstance(model, ReverbGenerator):  # a reverb: its target, a fitted Freeverb, decay times
+        return _cmd_eval_reverb(args, argv, model)
     if args.max_seconds is not None:
-        raise ValueError("--max-seconds is for vocoders")
+        raise ValueError("--max-seconds is for vocoders and reverbs")
     if int(model.sample_rate_out) == 16000:  # a 16 kHz model: seed 002's Fig. 3 (sr16-unet and kin)
         from ..evaluate_sr16 import check_sr16_model
         check_sr16_model(model, args.model)
@@ -444,6 +449,40 @@ def _cmd_eval_vocoders(args, argv, models: dict) -> int:
                                        f"{BASELINE} (60 iterations, same mel)": ex[BASELINE]},
                             next(iter(models.values())).sample_rate_out, title=f"{ex['path']}", n_fft=1024,
                             hop_length=256)
+            print(f"wrote {args.png}")
+        except ImportError:
+            logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+    return 0
+
+
+def _cmd_eval_reverb(args, argv, model) -> int:
+    """``rtgan eval`` for reverbs: :func:`rtgan.evaluate_reverb.evaluate_reverb`, its tables, JSON and picture."""
+    from ..evaluate_reverb import BASELINE, evaluate_reverb, format_table
+    for flag, value in (("--png-speech", args.png_speech), ("--update-metadata", args.update_metadata)):
+        if value:
+            raise ValueError(f"{flag} is not available for reverbs")
+    seconds = 4.0 if args.max_seconds is None else args.max_seconds
+    if not seconds >= 0.5:
+        raise ValueError(f"--max-seconds must be at least 0.5 s for a reverb, got {seconds}")
+    result = evaluate_reverb(model, Path(args.data), split=args.split, label=args.model, seconds=seconds,
+                             max_clips=args.max_clips, progress=not args.quiet)
+    print(format_table(result))
+    print(f"{result.timing['clips']} clips in {result.timing['seconds']:.1f} s")
+    if args.json:
+        from ..fileio import atomic_write_text
+        meta = getattr(model, "metadata", {}) or {}
+        data = {"model": args.model, "checkpoint": args.checkpoint or "shipped", "steps": meta.get("steps"),
+                "training_command": meta.get("command"), "split": args.split, "dry_seconds": seconds,
+                "command": common.command_line(argv), **result.to_dict()}
+        atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    if args.png and result.example:
+        ex = result.example
+        try:
+            from ..plots import spectrogram_png
+            spectrogram_png(args.png, {"dry": ex["dry"], "target (wet)": ex["target"], f"{args.model} (wet)":
+                                       ex[args.model], f"{BASELINE} (wet)": ex[BASELINE]},
+                            model.sample_rate_out, title=f"{ex['path']} ({args.model})")
             print(f"wrote {args.png}")
         except ImportError:
             logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")

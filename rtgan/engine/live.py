@@ -22,6 +22,7 @@ same steps 2 to 4), in :mod:`rtgan.engine.resampling`.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -124,6 +125,11 @@ class LiveProcessor:
             whose audio rates differ; :func:`~rtgan.engine.resampling.live_processor` picks).
     """
 
+    #: the model's state parameters (:meth:`Generator.parameter_states`); none for processors
+    #: that do not set them (:class:`~rtgan.engine.resampling.CrossRateProcessor`)
+    _state_params: dict[str, int] = {}
+    _pool = None
+
     def __init__(self, model: Generator, block_size: int = 256, channels: int = 1, wet: float = 1.0,
                  runtime: str | None = None, threads: int | None = 1, xfade_ms: float = 5.0,
                  deadline_ms: float | None = None, limiter: bool = True, history: int = 1 << 20,
@@ -137,6 +143,9 @@ class LiveProcessor:
                              "LiveProcessor runs audio in and out at one rate; "
                              "rtgan.engine.resampling.CrossRateProcessor resamples around such a model")
         self.model = model
+        self._state_params = model.parameter_states()
+        self._state_values: dict[str, float] = {}
+        self._pool = None
         self.stream = StatefulStream(model, block_size, runtime=runtime, threads=threads)
         self._initial = self.stream.init_state(channels)  # never modified in place: reset = reuse
         self.state = self._initial
@@ -216,6 +225,11 @@ class LiveProcessor:
     def reset(self) -> None:
         """Initial state: silent model state, empty delay lines, zero counters."""
         self.state = self._initial
+        # what the state holds of each state parameter (the initial state: defaults), what was
+        # last asked of the worker, and the job in flight
+        self._state_values = {n: self.params.declaration(n).default for n in self._state_params}
+        self._state_requested = dict(self._state_values)
+        self._state_job = None
         self._dry[:] = 0.0
         self._gain[:] = 1.0
         self.params.reset()
@@ -247,6 +261,8 @@ class LiveProcessor:
             indata = np.nan_to_num(indata, nan=0.0, posinf=0.0, neginf=0.0)
             self.stats.bad_input_blocks += 1
         self._x[:, 0, :] = indata.T
+        if self._state_params:
+            self._apply_state_params()
         _, state = self.stream.step_numpy(self._x, self.state, out=self._y)
         wet = self._y[:, 0, :]
         d = self.stream_latency_samples
@@ -259,8 +275,62 @@ class LiveProcessor:
             self.state = state
         else:
             self.stats.nan_blocks += 1
-            self.state = self._initial
+            self.state = self._initial  # (its state parameters at their defaults: rewritten next block)
+            self._state_values = {n: self.params.declaration(n).default for n in self._state_params}
+            self._state_requested = dict(self._state_values)
+            self._state_job = None
         self._emit(indata, outdata, wet, dry, finite, elapsed > self.deadline_s, t0)
+
+    def _apply_state_params(self) -> None:
+        """Bring the state parameters (those the model's step reads from its state, such as a
+        reverb's decay) to their smoothed values.
+
+        Making such a state tensor takes milliseconds (a reverb rebuilds its filter), too long
+        for an audio callback: a worker thread makes it from the value at request time, and
+        the next callback after it is ready swaps it in (a reference swap). A new request goes
+        out when the value has moved by more than 0.5 % since the last one and none is in flight.
+        """
+        job = self._state_job
+        if job is not None and job[2].done():
+            name, v, fut = job
+            self._state_job = None
+            t = fut.result()
+            model_state = list(self.state.model)
+            index = self._state_params[name]
+            old = model_state[index]
+            model_state[index] = t.numpy() if isinstance(old, np.ndarray) else t.to(old.dtype)
+            self.state = dataclasses.replace(self.state, model=tuple(model_state))
+            self._state_values[name] = v
+        if self._state_job is not None:
+            return
+        for name in self._state_params:
+            v = self.params.current(name)
+            last = self._state_requested.get(name)
+            if last is None or abs(v - last) > 0.005 * max(abs(last), 1e-9):
+                self._state_requested[name] = v
+                self._state_job = (name, v, self._state_pool().submit(self.model.parameter_state, name, v,
+                                                                      self.channels))
+                return
+
+    def _state_pool(self):
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtgan-params")
+        return self._pool
+
+    def settle_parameters(self, timeout: float = 10.0) -> None:
+        """Wait until the state parameters hold their current values (offline use and tests)."""
+        for _ in range(2 * len(self._state_params) + 2):
+            if self._state_job is not None:
+                self._state_job[2].result(timeout)
+            self._apply_state_params()
+            if self._state_job is None and all(self._state_values.get(n) == self._state_requested.get(n)
+                                               for n in self._state_params):
+                return
+
+    def state_parameter_values(self) -> dict[str, float]:
+        """What the model's state holds now of each state parameter (e.g. ``{"decay": 1.0}``)."""
+        return dict(self._state_values)
 
     def _emit(self, indata: np.ndarray, outdata: np.ndarray, wet: np.ndarray, dry: np.ndarray, ok: bool,
               late: bool, t0: float) -> None:

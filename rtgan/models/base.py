@@ -208,6 +208,23 @@ class Generator(nn.Module):
         y, _ = self.stream_forward(block, cur)
         return y, cur.finish()
 
+    def parameter_states(self) -> dict[str, int]:
+        """Live parameters the step reads from its state: ``{name: index of the state tensor}``.
+
+        A parameter that changes what the network computes (a reverb's decay) travels in the
+        step's state, so an exported step follows it; the engine writes
+        :meth:`parameter_state` there when the parameter moves. None by default.
+        """
+        return {}
+
+    def parameter_state(self, name: str, value: float, batch: int = 1) -> torch.Tensor:
+        """The state tensor (shape as :meth:`state_shapes` gives it) for parameter ``name`` at ``value``.
+
+        Raises:
+            KeyError: ``name`` is not in :meth:`parameter_states`.
+        """
+        raise KeyError(f"{self.name or type(self).__name__} carries no parameter {name!r} in its state")
+
     def num_parameters(self) -> int:
         """Number of trainable parameters (frozen ones, such as a fixed filter bank, are not counted)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

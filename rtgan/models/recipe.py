@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -233,6 +233,12 @@ class Recipe:
         Returns ``(loss, terms)``; ``terms`` are logged as given (floats).
         """
         raise NotImplementedError
+
+    def initialise(self, nets: Nets, next_batch: Callable[[], Batch]) -> dict | None:
+        """Called once before step 0 of a fresh run (not on resume, not with ``--init-from``): a
+        recipe may set its networks from data here (``next_batch()`` draws training batches).
+        Returns what the run's metadata records of it (``None``: nothing done)."""
+        return None
 
     def after_critic_step(self, nets: Nets, step: int) -> None:
         """Called after every critic optimiser step (e.g. :func:`rtgan.losses.clip_weights_`)."""

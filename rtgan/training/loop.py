@@ -333,6 +333,8 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
         meta.pop("init_from", None)
         if old.get("init_from") is not None:  # where the run started, whatever this command says
             meta["init_from"] = old["init_from"]
+        if old.get("initialise") is not None:
+            meta["initialise"] = old["initialise"]
         if warm is not None and ctx.is_main:
             log.info("--init-from %s ignored: the run resumes from its own checkpoint", init_from)
     else:
@@ -384,6 +386,13 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
         return tuple(t.to(dev) for t in next(batches))
 
     metrics = None
+    if state.step == 0 and warm is None:
+        with torch.no_grad():
+            done = r.initialise(state.nets, next_batch)
+        if done is not None:
+            meta["initialise"] = done
+            if ctx.is_main:
+                log.info("initialised from data: %s", json.dumps(done))
     if state.step == 0:  # the untrained baseline, so curves start where training starts
         metrics = validate(state, val)
         state.history.append({"step": 0, **metrics})
