@@ -2,7 +2,8 @@
 
 For each clip of a corpus split (music and speech, the dry sources of training): its first
 ``seconds`` s at the model's rate, levelled to the training items' RMS (-20 dBFS, at most 30 dB
-of gain) and faded out over 10 ms, followed by the model's tail length of silence so the reverb dies away; the target's
+of gain) and faded out over 10 ms, followed by the model's tail length of silence (and up
+to a whole partition) so the reverb dies away; the target's
 wet signal of it (:func:`rtgan.models.reverb_training.target_wet`; for a bank of rooms, the
 room follows from the clip's samples as in validation, and a conditioned model is given that
 room's RT60); the model's wet signal (offline, identical to the stream); and the baseline's.
@@ -90,21 +91,23 @@ def fit_freeverb(ir: np.ndarray, sample_rate: int, seconds: float | None = None,
     target's, and ``gain`` so that its response has the target's energy. Returns ``{"room_size",
     "gain", "t30", "target_t30"}`` (s).
 
+    A target shorter than Freeverb's shortest decay (about 0.5 s at room size 0) gets room size 0.
+
     Raises:
-        ValueError: a target whose T30 cannot be measured, or outside Freeverb's range
-            (about 0.6-9 s at 48 kHz).
+        ValueError: a target whose T30 cannot be measured.
     """
     target = decay_time(ir, sample_rate, "t30", max_nonlinearity=None)
     seconds = seconds or max(len(ir) / sample_rate, 2.0 * target)
     lo, hi = 0.0, 1.0
     t_lo = decay_time(_freeverb_ir(lo, sample_rate, seconds), sample_rate, "t30", max_nonlinearity=None)
-    if target < t_lo:
-        raise ValueError(f"target T30 {target:.2f} s is below Freeverb's shortest ({t_lo:.2f} s)")
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        t = decay_time(_freeverb_ir(mid, sample_rate, seconds), sample_rate, "t30", max_nonlinearity=None)
-        lo, hi = (mid, hi) if t < target else (lo, mid)
-    room = 0.5 * (lo + hi)
+    if target <= t_lo:
+        room = 0.0  # shorter than Freeverb goes: its shortest decay
+    else:
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            t = decay_time(_freeverb_ir(mid, sample_rate, seconds), sample_rate, "t30", max_nonlinearity=None)
+            lo, hi = (mid, hi) if t < target else (lo, mid)
+        room = 0.5 * (lo + hi)
     h = _freeverb_ir(room, sample_rate, len(ir) / sample_rate).astype(np.float64)
     gain = float(np.sqrt(np.sum(np.asarray(ir, np.float64) ** 2) / np.sum(h ** 2)))
     return {"room_size": room, "gain": gain, "t30": decay_time(gain * h, sample_rate, "t30", max_nonlinearity=None),
@@ -230,7 +233,7 @@ def evaluate_reverb(model: Generator, corpus: str | Path, split: str = "test", l
         if len(x) < sr // 10 or rms < 1e-5:
             continue  # silent or shorter than 0.1 s: nothing to score
         x = x * min(10 ** (item.item_rms_dbfs / 20) / rms, 10 ** (item.item_max_gain_db / 20))
-        x = np.concatenate([fade_out(x, sr), np.zeros(tail)]).astype(np.float32)
+        x = np.concatenate([fade_out(x, sr), np.zeros(tail + (-len(x)) % cfg.partition)]).astype(np.float32)
         k = zlib.crc32(x.tobytes()) % len(rooms)
         room = rooms[k]
         y = target_wet(x, sr, target, room)

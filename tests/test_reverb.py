@@ -278,3 +278,50 @@ def test_h1_initialisation_recovers_the_targets_response(corpus):
         h = g.impulse_response()[0].numpy()
     ir = target_impulse_response(cfg.target, SR)[: g.config.taps]
     assert np.linalg.norm(h - ir) < 0.02 * np.linalg.norm(ir)
+
+
+def test_decay_calibration_is_a_reparametrisation_that_lands_the_t30_on_the_control():
+    g = plain(ReverbConfig(conditioned=True, tail_seconds=2.5))
+    with torch.no_grad():  # a control that misses: T30 = 1.15 c^0.9
+        g.decay_slope.fill_(-0.1)
+        g.log_decay.fill_(0.14)
+        g.gain_slope.fill_(0.3)
+        g.onset_slope.fill_(0.2)
+    old = ReverbGenerator(g.config).eval()
+    old.load_state_dict(g.state_dict())
+    res = g.calibrate_decay()
+    assert max(res["err_before"]) > 0.1 and max(res["err_after"]) < 0.02
+    beta = np.prod([f["beta"] for f in res["fits"]])
+    assert beta == pytest.approx(0.9, rel=0.02)
+    # control c now acts as c' = exp((log c - alpha) / beta) did before: the same h
+    a, b = res["fits"][0]["alpha"], res["fits"][0]["beta"]
+    one = ReverbGenerator(g.config).eval()
+    one.load_state_dict(old.state_dict())
+    one.calibrate_decay(rounds=1)
+    with torch.no_grad():
+        c = 0.8
+        ref = old.impulse_response(old.control(math.exp((math.log(c) - a) / b)))
+        assert torch.allclose(one.impulse_response(one.control(c)), ref, atol=1e-6, rtol=1e-4)
+    with pytest.raises(ValueError, match="conditioned"):
+        registry.build("reverb-rir", "tiny").calibrate_decay()
+
+
+def test_render_writes_dry_plus_wet_with_the_tail(tmp_path):
+    import soundfile as sf
+
+    from rtgan.engine.render import render_file
+    g = registry.build("reverb-rir", "tiny").eval()
+    with torch.no_grad():
+        g.log_gain.add_(2.0)
+    x = (0.1 * np.random.default_rng(1).standard_normal(1000)).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, SR, subtype="FLOAT")
+    render_file(g, tmp_path / "in.wav", tmp_path / "out.wav", block_size=64, wet=0.25, progress=False)
+    y, sr = sf.read(tmp_path / "out.wav", dtype="float32")
+    n = x.size + g.reach().left + 1
+    assert sr == SR and y.size == n
+    xp = np.pad(x, (0, n - x.size))
+    with torch.no_grad():
+        ref = xp + 0.25 * g(torch.from_numpy(np.pad(xp, (0, (-n) % 32)))[None, None])[0, 0, :n].numpy()
+    assert np.allclose(y, ref, atol=1e-5)
+    with pytest.raises(ValueError, match="wet"):
+        render_file(g, tmp_path / "in.wav", tmp_path / "out2.wav", wet=2.0, progress=False)

@@ -111,3 +111,34 @@ def test_shipped_sr16_models_beat_the_spline_on_lsd_on_real_clips(ref, clip):
     out = offline(m, x[None])[0, 0].numpy()
     assert out.shape == y[0].shape
     assert lsd(out, y[0].numpy()) < lsd(spline[0].numpy(), y[0].numpy())
+
+
+#: the shipped reverbs (reverb-*)
+SHIPPED_REVERB = [ref for ref in SHIPPED if ref.startswith("reverb-")]
+
+
+@pytest.mark.parametrize("ref", SHIPPED_REVERB)
+def test_shipped_reverbs_decay_like_their_targets(ref):
+    """Each shipped reverb's T30 is within 10 % of its target's (anchors), and reverb-room's
+    follows its control within 15 % from 0.3 to 3 s (issue 16's bars)."""
+    from rtgan.evaluate_reverb import reverb_target
+    from rtgan.metrics import decay_time
+    from rtgan.models.reverb_training import simulate_rooms, target_impulse_response
+    m = rtgan.load_model(ref)
+    c = m.config
+    with torch.no_grad():
+        if c.conditioned:
+            for rt60 in np.geomspace(c.rt60_min, c.rt60_max, 7):
+                h = m.impulse_response(m.control(float(rt60)))[0].numpy()
+                assert decay_time(h, c.sample_rate, "t30", None) == pytest.approx(rt60, rel=0.15)
+            return
+        target = reverb_target(m)
+        room = simulate_rooms(target, c.sample_rate)[0] if target.kind == "rir" else None
+        ir = target_impulse_response(target, c.sample_rate, room)
+        h = m.impulse_response()[0].numpy()
+    assert decay_time(h, c.sample_rate, "t30", None) == pytest.approx(
+        decay_time(ir, c.sample_rate, "t30", None), rel=0.10)
+
+
+def test_the_reverbs_ship():
+    assert {"reverb-freeverb", "reverb-rir", "reverb-room"} <= set(SHIPPED_REVERB)

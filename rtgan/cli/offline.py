@@ -28,6 +28,9 @@ def add_parsers(sub) -> None:
                    help="also write before/after spectrograms (input at the output rate, output) to this PNG; "
                         "without a path, OUTPUT's name with _spectrogram.png beside it (default: none; needs "
                         "matplotlib)")
+    r.add_argument("--wet", type=float, default=1.0,
+                   help="models whose output is a wet signal (reverb-*): the file holds dry + WET x output, "
+                        "0 to 1, with the tail rendered after the input ends (default: %(default)s)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     be = sub.add_parser("bench", help="latency (samples, ms) and compute time per block, RTF, vs offline")
@@ -70,7 +73,7 @@ def cmd_render(args) -> int:
         check_spectrogram_path(png, args.input, args.output)
     model = common.load_model(args)
     rep = render_file(model, args.input, args.output, block_size=args.block_size, mode=args.mode,
-                      progress=not args.quiet, runtime=args.runtime, spectrogram=png)
+                      progress=not args.quiet, runtime=args.runtime, spectrogram=png, wet=args.wet)
     print(f"wrote {args.output}: {rep.channels} ch, {rep.seconds:.2f} s, {rep.input_sample_rate} Hz -> "
           f"{rep.output_sample_rate} Hz, latency {rep.latency_samples} samples compensated"
           + (f", {rep.clipped_samples} samples limited to +-1" if rep.clipped_samples else ""))

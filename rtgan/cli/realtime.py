@@ -27,7 +27,8 @@ def add_parsers(sub) -> None:
                          "default rate if the devices refuse it)")
     lv.add_argument("--channels", type=int, default=1, help="audio channels, each processed (default: %(default)s)")
     lv.add_argument("--wet", type=float, default=1.0,
-                    help="mix, 0 to 1: 0 = dry only, 1 = model only (default: %(default)s)")
+                    help="mix, 0 to 1: 0 = dry only, 1 = model only; a model whose output is a wet signal "
+                         "(reverb-*) is added to the dry instead: dry + wet x output (default: %(default)s)")
     lv.add_argument("--threads", type=int, default=1, help="compute threads (default: %(default)s)")
     lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")

@@ -94,10 +94,12 @@ def add_parsers(sub) -> None:
     se.add_argument("--out", required=True, help="release checkpoint to write (.safetensors + .json)")
 
     from ..audio.bandlimit import BAND_LIMITERS
-    ca = sub.add_parser("calibrate", help="choose the generated band's level (residual gain) on the validation split")
+    ca = sub.add_parser("calibrate", help="sr-hifigan: choose the generated band's level (residual gain) on the "
+                        "validation split; reverb-room: fit its decay control to the measured T30 of its responses")
     ca.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
     ca.add_argument("--checkpoint", required=True, help="the trained .safetensors checkpoint to calibrate")
-    ca.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl)")
+    ca.add_argument("--data", help="corpus directory (with manifest.jsonl; needed for sr-hifigan, not for a "
+                                   "reverb, whose decay control is calibrated on its own impulse responses)")
     ca.add_argument("--out", required=True, help="where the calibrated checkpoint goes (.safetensors + .json)")
     ca.add_argument("--split", default="val", choices=("train", "val", "test"),
                     help="split the gain is chosen on (default: %(default)s; never test)")
@@ -287,6 +289,11 @@ def cmd_calibrate(args, argv) -> int:
     if out.resolve() == Path(args.checkpoint).resolve():
         raise ValueError("--out must not be the --checkpoint it reads")
     model = registry.load_model(args.model, path=args.checkpoint)
+    from ..models.reverb import ReverbGenerator
+    if isinstance(model, ReverbGenerator):
+        return _calibrate_reverb(args, argv, model, out)
+    if not args.data:
+        raise ValueError("--data is needed to calibrate the level of the generated band")
     res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
                                   margin_db=args.margin_db, max_clips=args.max_clips, progress=not args.quiet)
     for lim, domains in res["table"].items():
@@ -311,6 +318,21 @@ def cmd_calibrate(args, argv) -> int:
     meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
     save_generator(out, with_gain(model, res["gain"]), meta)
     print(f"residual gain {res['gain']:g} ({res['rule']}); wrote {out}")
+    return 0
+
+
+def _calibrate_reverb(args, argv, model, out: Path) -> int:
+    """``rtgan calibrate`` for a conditioned reverb: :meth:`ReverbGenerator.calibrate_decay`."""
+    from ..checkpoint import save_generator
+    res = model.calibrate_decay()
+    for c, b, a in zip(res["controls_s"], res["t30_before_s"], res["t30_after_s"]):
+        print(f"decay {c:.2f} s: T30 {b:.2f} s before, {a:.2f} s after ({100 * abs(a - c) / c:.1f} %)")
+    meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
+    meta["calibration"] = {"decay": res, "from_checkpoint": str(args.checkpoint)}
+    meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
+    save_generator(out, model, meta)
+    print(f"worst T30 error {100 * max(res['err_before']):.1f} % before, {100 * max(res['err_after']):.1f} % after; "
+          f"wrote {out}")
     return 0
 
 

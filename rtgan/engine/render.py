@@ -72,7 +72,7 @@ class RenderReport:
 
 def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: int = 4096,
                 mode: str = "stateful", progress: bool = True, runtime: str | None = None,
-                spectrogram: str | Path | None = None) -> RenderReport:
+                spectrogram: str | Path | None = None, wet: float = 1.0) -> RenderReport:
     """Process an audio file with ``model`` block by block and write the result.
 
     Reads anything soundfile reads, resamples it to the model's input rate with
@@ -82,7 +82,12 @@ def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: 
     output rate. ``dst`` may never be ``src``. The output path (and ``spectrogram``) are
     checked before the input is read (:func:`rtgan.audio.io.check_output_path`).
 
+    A model whose output is a wet signal (``output_role == "wet"``: the reverbs) is run over
+    the input followed by its tail (the receptive field's length of silence, so the reverb dies
+    away in the file), and the file holds ``dry + wet * output``, as the live engine mixes it.
+
     Args:
+        wet: the wet signal's level for such a model, 0 to 1 (others ignore it).
         spectrogram: also write a before/after spectrogram PNG here (first channel: the
             input resampled to the output rate above the output; :func:`rtgan.plots.spectrogram_png`,
             needs matplotlib).
@@ -105,6 +110,11 @@ def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: 
     if sr != model.sample_rate_in:
         log.info("resampling %s from %d Hz to %d Hz", src, sr, model.sample_rate_in)
         audio = resample(audio, sr, model.sample_rate_in).astype(np.float32)
+    adds = getattr(model, "output_role", None) == "wet"
+    if adds:
+        if not 0.0 <= wet <= 1.0:
+            raise ValueError(f"wet must be in [0, 1], got {wet}")
+        audio = np.pad(audio, ((0, 0), (0, model.reach().left + 1)))  # room for the tail
     x = torch.from_numpy(np.ascontiguousarray(audio))[:, None, :]
     stream = make_stream(model, block_size, mode, runtime=runtime)
     bar = None
@@ -117,6 +127,8 @@ def render_file(model: Generator, src: str | Path, dst: str | Path, block_size: 
         if bar is not None:
             bar.close()
     out = y[:, 0].numpy()
+    if adds:
+        out = audio + wet * out
     if not np.all(np.isfinite(out)):
         raise AudioError(f"model produced non-finite output for {src}")
     clipped = int(np.count_nonzero(np.abs(out) > 1.0))

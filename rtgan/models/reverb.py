@@ -267,6 +267,52 @@ class ReverbGenerator(Generator):
         with torch.no_grad():
             self.free.copy_(torch.stack([spec.real, spec.imag], dim=1).to(self.free.dtype))
 
+    @torch.no_grad()
+    def calibrate_decay(self, points: int = 10, rounds: int = 3) -> dict:
+        """Refit the decay control's FiLM so that the measured T30 of ``h`` equals the control.
+
+        Measures T30 (:func:`rtgan.metrics.decay_time`) of ``h`` at ``points`` controls
+        log-spaced over ``rt60_min..rt60_max``, fits ``log T30 = alpha + beta log c`` by least
+        squares, and rewrites the FiLM terms so that control ``c`` acts as ``c' = exp((log c -
+        alpha) / beta)`` did (an exact reparametrisation: every term linear in ``u = log(c /
+        c0)`` becomes linear in ``u' = u / beta + k``); ``rounds`` times. Returns the errors
+        before and after (relative, per control) and the fits.
+
+        Raises:
+            ValueError: not a conditioned model.
+        """
+        from ..metrics import decay_time
+        c = self.config
+        if not c.conditioned:
+            raise ValueError(f"{self.name}: only a conditioned reverb has a decay control to calibrate")
+        grid = np.geomspace(c.rt60_min, c.rt60_max, points)
+
+        def measure() -> np.ndarray:
+            return np.array([decay_time(self.impulse_response(self.control(float(v), 1))[0].numpy(), c.sample_rate,
+                                        "t30", max_nonlinearity=None) for v in grid])
+
+        before = measure()
+        fits = []
+        for _ in range(rounds):
+            t30 = measure()
+            beta, alpha = np.polyfit(np.log(grid), np.log(t30), 1)
+            log_c0 = math.log(c.rt60_default)
+            k = (log_c0 - alpha) / beta - log_c0
+            self.log_decay.add_((1.0 + self.decay_slope) * k)
+            self.decay_slope.copy_((1.0 + self.decay_slope) / beta - 1.0)
+            self.log_gain.add_(self.gain_slope * k)
+            self.gain_slope.div_(beta)
+            if self.early is not None:
+                self.early.mul_(torch.exp(self.early_slope * k))
+            self.early_slope.div_(beta)
+            self.log_onset.add_(self.onset_slope * k)
+            self.onset_slope.div_(beta)
+            fits.append({"alpha": float(alpha), "beta": float(beta)})
+        after = measure()
+        return {"controls_s": grid.tolist(), "t30_before_s": before.tolist(), "t30_after_s": after.tolist(),
+                "err_before": (np.abs(before - grid) / grid).tolist(), "err_after": (np.abs(after - grid) / grid).tolist(),
+                "fits": fits}
+
     # ------------------------------------------------------------------ offline
     def forward(self, x: torch.Tensor, rt60: torch.Tensor | float | None = None) -> torch.Tensor:
         """Wet signal: ``x`` ``(batch, 1, samples)`` convolved with ``h`` from zero history (same shape).

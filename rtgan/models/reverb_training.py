@@ -195,8 +195,9 @@ class ReverbTrainConfig(TrainConfig):
         silence_samples: zeros at the end of each item (the tail dies away in them).
         item_rms_dbfs: each dry item's RMS level in dBFS (at most ``item_max_gain_db`` of gain).
         lr, lr_taps, lr_disc, betas: AdamW learning rates of the generator's shaping
-            parameters (log decay times, gains: large steps), of its free taps, and of the
-            discriminators.
+            parameters (log decay times, gains: large steps), of its free and early taps
+            (small steps: the anchors start from the H1 estimate, which larger steps undo), and
+            of the discriminators.
         weights: loss weights (:func:`rtgan.losses.generator_loss`): MR-STFT and the
             time-domain MSE (which pulls free taps onto the target's response), and once
             adversarial, LSGAN and feature matching.
@@ -221,7 +222,7 @@ class ReverbTrainConfig(TrainConfig):
     item_rms_dbfs: float = -20.0
     item_max_gain_db: float = 30.0
     lr: float = 1e-2
-    lr_taps: float = 1e-4
+    lr_taps: float = 1e-6
     lr_disc: float = 2e-4
     betas: tuple[float, float] = (0.8, 0.99)
     weights: LossWeights = LossWeights(adv=0.1, flat=0.0, time=100.0, feature_matching=0.2, stft=1.0)
@@ -335,8 +336,9 @@ class ReverbRecipe(Recipe):
 
     def optimisers(self, nets):
         g = nets["generator"]
-        free = [p for n, p in g.named_parameters() if n == "free"]
-        shaped = [p for n, p in g.named_parameters() if n != "free"]
+        taps = ("free", "early") if g.free is not None else ("free",)  # the anchors' h: small steps
+        free = [p for n, p in g.named_parameters() if n in taps]
+        shaped = [p for n, p in g.named_parameters() if n not in taps]
         groups = [{"params": shaped}] + ([{"params": free, "lr": self.cfg.lr_taps}] if free else [])
         opts = {"generator": torch.optim.AdamW(groups, lr=self.cfg.lr, betas=self.cfg.betas, weight_decay=0.0)}
         if "discriminator" in nets:
