@@ -325,3 +325,26 @@ def test_render_writes_dry_plus_wet_with_the_tail(tmp_path):
     assert np.allclose(y, ref, atol=1e-5)
     with pytest.raises(ValueError, match="wet"):
         render_file(g, tmp_path / "in.wav", tmp_path / "out2.wav", wet=2.0, progress=False)
+
+
+def test_fitted_freeverb_recovers_a_freeverbs_room_size_and_gain():
+    from rtgan.evaluate_reverb import _freeverb_ir, fit_freeverb
+    ir = 0.5 * _freeverb_ir(0.4, SR, 3.0)
+    fit = fit_freeverb(ir, SR)
+    assert fit["room_size"] == pytest.approx(0.4, abs=0.01) and fit["gain"] == pytest.approx(0.5, rel=0.02)
+    assert fit["t30"] == pytest.approx(fit["target_t30"], rel=0.01)
+    short = exponential_noise(0.2, 1.0)  # shorter than Freeverb goes: its shortest
+    assert fit_freeverb(short, SR)["room_size"] == 0.0
+
+
+def test_eval_scores_a_reverb_and_the_baseline_on_a_corpus(corpus):
+    from rtgan.evaluate_reverb import BASELINE, evaluate_reverb, format_table
+    g = registry.build("reverb-room", "tiny").eval()
+    # the target comes from the checkpoint's metadata: the tiny preset's (3 small rooms)
+    g.metadata = {"train_config": {"target": dataclasses.asdict(registry.recipe("reverb-room").presets()["tiny"].target)}}
+    res = evaluate_reverb(g, corpus, split="train", seconds=0.5, progress=False)
+    assert set(res.table["all"]) == {"reverb-room", BASELINE} and res.table["all"][BASELINE]["mrstft"]["n"] == 2
+    assert len(res.rooms) == 3 and len(res.tracking) == 10
+    assert "RT60 tracking" in format_table(res) and res.summary()["tracking_err_max"] >= 0
+    with pytest.raises(ValueError, match="not a reverb"):
+        evaluate_reverb(registry.build("sr-hifigan", "tiny"), corpus)
