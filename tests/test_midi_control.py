@@ -2,8 +2,10 @@
 import importlib.util
 import json
 import math
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,14 +294,11 @@ def test_live_cli_follows_a_cc_sweep_and_survives_garbage_with_no_xruns(jack_ser
     Xruns: retried as test_live_cli_runs_on_jack_without_xruns explains; one clean run passes."""
     pytest.importorskip("rtmidi")
     from rtgan.checkpoint import save_generator
-    from rtgan.cli.main import main
     from helpers import random_model
     ckpt = save_generator(tmp_path / "tiny.safetensors", random_model("sr-hifigan", "tiny"), {})
-    summary = tmp_path / "live.json"
     src = _virtual_source("sweep")
-    stop = threading.Event()
 
-    def play():
+    def play(stop):
         time.sleep(1.5)  # the stream and its MIDI port are up
         for v in range(127, -1, -4):
             src.send_message([0xB0, 91, v])
@@ -309,26 +308,14 @@ def test_live_cli_follows_a_cc_sweep_and_survives_garbage_with_no_xruns(jack_ser
         src.send_message([0xB0, 91, 0])
         stop.set()
 
-    runs = []
+    def check(s):
+        assert s["midi"]["applied"] >= 16 and s["midi"]["malformed"] >= 32
+        assert s["params"]["wet"] == 0.0
+
     try:
-        for _ in range(8):
-            stop.clear()
-            t = threading.Thread(target=play)
-            t.start()
-            rc = main(["live", "--checkpoint", str(ckpt), "--duration", "3", "--block-size", "256",
-                       "--midi", "sweep", "--json", str(summary), "-q"])
-            t.join()
-            assert rc == 0 and stop.is_set()
-            s = json.loads(summary.read_text())
-            runs.append(s)
-            assert s["blocks"] >= 0.9 * 3 * 48000 / 256 and s["nan_blocks"] == 0
-            assert s["midi"]["applied"] >= 16 and s["midi"]["malformed"] >= 32
-            assert s["params"]["wet"] == 0.0
-            if s["xruns"] == 0:
-                break
+        _live_with_controller(["--checkpoint", str(ckpt), "--midi", "sweep"], play, check, 3)
     finally:
         src.close_port()
-    assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
     out = capsys.readouterr().out
     assert "CC  91 -> wet" in out and "MIDI: ignored malformed" in out
 
@@ -340,14 +327,11 @@ def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_p
     end; garbage bytes change nothing; 0 xruns (retried as the test above)."""
     pytest.importorskip("rtmidi")
     from rtgan.checkpoint import save_generator
-    from rtgan.cli.main import main
     from rtgan.models import registry
     ckpt = save_generator(tmp_path / "room.safetensors", registry.build("reverb-room", "live"), {})
-    summary = tmp_path / "live.json"
     src = _virtual_source("decay")
-    stop = threading.Event()
 
-    def play():
+    def play(stop):
         time.sleep(1.5)
         for v in list(range(0, 128, 8)) + list(range(127, -1, -8)):
             src.send_message([0xB0, 1, v])
@@ -356,25 +340,39 @@ def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_p
         src.send_message([0xB0, 1, 0])
         stop.set()
 
-    runs = []
+    def check(s):
+        assert s["midi"]["applied"] >= 30
+        assert s["params"]["decay"] == pytest.approx(0.3)
+        assert s["model_state"]["decay"] == pytest.approx(0.3, rel=0.01)
+
     try:
+        _live_with_controller(["--model", "reverb-room", "--checkpoint", str(ckpt), "--midi", "decay"], play, check, 4)
+    finally:
+        src.close_port()
+    assert "CC   1 -> decay" in capsys.readouterr().out
+
+
+def _live_with_controller(argv, play, check, duration):
+    """Run ``rtgan live ARGV --duration D --json F -q`` while ``play(stop)`` sends MIDI in a
+    thread; ``check(summary)`` after each run; retried up to 8 times until a run has 0 xruns
+    (test_live_cli_runs_on_jack_without_xruns explains the retry). Returns the summaries."""
+    from rtgan.cli.main import main
+    runs = []
+    with tempfile.TemporaryDirectory() as d:
+        summary = Path(d) / "live.json"
         for _ in range(8):
-            stop.clear()
-            t = threading.Thread(target=play)
+            stop = threading.Event()
+            t = threading.Thread(target=play, args=(stop,))
             t.start()
-            rc = main(["live", "--model", "reverb-room", "--checkpoint", str(ckpt), "--duration", "4",
-                       "--block-size", "256", "--midi", "decay", "--json", str(summary), "-q"])
+            rc = main(["live", *argv, "--duration", str(duration), "--block-size", "256",
+                       "--json", str(summary), "-q"])
             t.join()
             assert rc == 0 and stop.is_set()
             s = json.loads(summary.read_text())
             runs.append(s)
-            assert s["blocks"] >= 0.9 * 4 * 48000 / 256 and s["nan_blocks"] == 0
-            assert s["midi"]["applied"] >= 30
-            assert s["params"]["decay"] == pytest.approx(0.3)
-            assert s["model_state"]["decay"] == pytest.approx(0.3, rel=0.01)
+            assert s["blocks"] >= 0.9 * duration * 48000 / 256 and s["nan_blocks"] == 0
+            check(s)
             if s["xruns"] == 0:
                 break
-    finally:
-        src.close_port()
     assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
-    assert "CC   1 -> decay" in capsys.readouterr().out
+    return runs
