@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
 
 from ..losses import LossWeights
-from .discriminators import DiscriminatorConfig, HiFiGANDiscriminator
+from .discriminators import DiscriminatorConfig
 from .recipe import Recipe, TrainConfig, tuples
-from .registry import build, make_config, register_recipe
+from .registry import make_config, register_recipe
 from .reverb import ReverbGenerator  # noqa: F401  (registers the models before their recipes)
+from .sr_hifigan_training import HiFiGANAdversary
 
 TARGET_KINDS = ("freeverb", "rir")
 
@@ -255,7 +255,7 @@ TARGETS = {
 }
 
 
-class ReverbRecipe(Recipe):
+class ReverbRecipe(HiFiGANAdversary, Recipe):
     """Dry/wet pairs of the model's target (:data:`TARGETS`), MR-STFT, then HiFi-GAN MPD + MSD (LSGAN + FM).
 
     Examples are ``(x, y, rt60)``: ``x`` the dry item ``(1, samples)``, ``y`` its target wet
@@ -327,13 +327,7 @@ class ReverbRecipe(Recipe):
         # deterministic: the room follows from the clip's samples
         return self._item(clip, zlib.crc32(clip.numpy().tobytes()) % len(self.rooms()))
 
-    # -- networks -------------------------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        nets: dict[str, nn.Module] = {"generator": build(self.cfg.model, self.cfg.preset)}
-        if self.cfg.adversarial:
-            nets["discriminator"] = HiFiGANDiscriminator(self.cfg.discriminator)
-        return nets
-
+    # -- networks: the generator and HiFi-GAN's discriminators (HiFiGANAdversary) ----------
     def optimisers(self, nets):
         g = nets["generator"]
         taps = ("free", "early") if g.free is not None else ("free",)  # the anchors' h: small steps
@@ -345,9 +339,6 @@ class ReverbRecipe(Recipe):
             opts["discriminator"] = torch.optim.AdamW(nets["discriminator"].parameters(), lr=self.cfg.lr_disc,
                                                       betas=self.cfg.betas, weight_decay=0.0)
         return opts
-
-    def adversarial(self, step: int) -> bool:
-        return self.cfg.adversarial and step >= self.cfg.adv_start_step
 
     def initialise(self, nets, next_batch):
         """Anchors (free taps): start ``h`` from the H1 estimate of the target's response.
@@ -375,7 +366,7 @@ class ReverbRecipe(Recipe):
                 yp = target_wet(xp.astype(np.float32), self.rate, cfg.target, room).astype(np.float64)
                 nfft = 1 << (len(xp) - 1).bit_length()
                 xs, ys = np.fft.rfft(xp, nfft), np.fft.rfft(yp, nfft)
-                if sxy is None or len(sxy) != len(xs):
+                if sxy is None:  # (every item has the segment's length: one FFT size)
                     sxy, sxx = np.zeros(len(xs), complex), np.zeros(len(xs))
                 sxy += np.conj(xs) * ys
                 sxx += np.abs(xs) ** 2
@@ -393,28 +384,6 @@ class ReverbRecipe(Recipe):
     def generate(self, nets, batch):
         g = nets["generator"]
         return g(batch[0], rt60=batch[2].reshape(-1) if g.config.conditioned else None)
-
-    def critic_loss(self, nets, batch, fake, step):
-        from ..losses import lsgan_discriminator_loss
-        d = nets["discriminator"]
-        real_logits, _ = d(batch[1])
-        fake_logits, _ = d(fake)
-        loss = lsgan_discriminator_loss(real_logits, fake_logits)
-        return loss, {"disc": float(loss.detach())}
-
-    def generator_loss(self, nets, batch, y_hat, step):
-        from ..losses import generator_loss
-        y, w = batch[1], self.cfg.weights
-        fake_logits = fake_feats = real_feats = None
-        if self.adversarial(step):
-            d = nets["discriminator"]
-            fake_logits, fake_feats = d(y_hat)
-            with torch.no_grad():
-                _, real_feats = d(y)
-        else:
-            w = dataclasses.replace(w, adv=0.0, feature_matching=0.0)
-        loss, terms = generator_loss(y_hat, y, fake_logits, w, fake_feats=fake_feats, real_feats=real_feats)
-        return loss, {f"gen_{k}": v for k, v in terms.items()}
 
     def validate(self, nets, val, batch: int = 4) -> dict[str, float]:
         """MR-STFT distance to the target (``loss``), relative T30 error over the validation rooms, T30, EDT."""

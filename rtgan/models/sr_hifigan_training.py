@@ -185,8 +185,58 @@ def discriminator_view(cfg: SRHiFiGANTrainConfig, sample_rate: int, device: torc
     return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
 
 
+class HiFiGANAdversary:
+    """The adversarial half of a recipe whose generator faces HiFi-GAN's MPD + MSD (Kong et al.
+    2020) as an LSGAN with feature matching (eqs. 2 and 4), from ``cfg.adv_start_step`` on.
+
+    Mixed into a :class:`~rtgan.models.recipe.Recipe` whose config has ``model``, ``preset``,
+    ``adversarial``, ``adv_start_step``, ``discriminator`` (:class:`DiscriminatorConfig`) and
+    ``weights`` (:class:`LossWeights`; :func:`rtgan.losses.generator_loss` combines the terms).
+    Batches are ``(x, y, ...)``, the target ``y`` second. :meth:`_view` maps a waveform to
+    what the discriminators judge (identity here; sr-hifigan judges the generated band).
+    """
+
+    def _view(self, device: torch.device):
+        return lambda t: t
+
+    def networks(self) -> dict[str, nn.Module]:
+        nets: dict[str, nn.Module] = {"generator": build(self.cfg.model, self.cfg.preset)}
+        if self.cfg.adversarial:
+            nets["discriminator"] = HiFiGANDiscriminator(self.cfg.discriminator)
+        return nets
+
+    def adversarial(self, step: int) -> bool:
+        return self.cfg.adversarial and step >= self.cfg.adv_start_step
+
+    def critic_loss(self, nets, batch, fake, step):
+        from ..losses import lsgan_discriminator_loss
+        d, view, y = nets["discriminator"], self._view(batch[1].device), batch[1]
+        real_logits, _ = d(view(y))
+        fake_logits, _ = d(view(fake))
+        loss = lsgan_discriminator_loss(real_logits, fake_logits)
+        return loss, {"disc": float(loss.detach())}
+
+    def generator_loss(self, nets, batch, y_hat, step):
+        from ..losses import generator_loss
+        y, w = batch[1], self.cfg.weights
+        adv = self.adversarial(step)
+        fake_logits = fake_feats = real_feats = None
+        if adv:
+            d, view = nets["discriminator"], self._view(y.device)
+            fake_logits, fake_feats = d(view(y_hat))
+            if w.feature_matching > 0:
+                with torch.no_grad():
+                    _, real_feats = d(view(y))
+            else:
+                fake_feats = None
+        else:
+            w = dataclasses.replace(w, adv=0.0, feature_matching=0.0)
+        loss, terms = generator_loss(y_hat.float(), y, fake_logits, w, fake_feats=fake_feats, real_feats=real_feats)
+        return loss, {f"gen_{k}": v for k, v in terms.items()}
+
+
 @register_recipe("sr-hifigan")
-class SRHiFiGANRecipe(Recipe):
+class SRHiFiGANRecipe(HiFiGANAdversary, Recipe):
     """sr-hifigan's training: band-limited/full-band pairs, HiFi-GAN MPD + MSD, LSGAN.
 
     Networks ``generator`` (the preset's :class:`SRHiFiGANGenerator`) and, when
@@ -219,12 +269,6 @@ class SRHiFiGANRecipe(Recipe):
             "live": SRHiFiGANTrainConfig(preset="live"),
             "paper": SRHiFiGANTrainConfig(preset="paper", batch_size=16, segment_samples=32768),
         }
-
-    def networks(self) -> dict[str, nn.Module]:
-        nets: dict[str, nn.Module] = {"generator": build(self.cfg.model, self.cfg.preset)}
-        if self.cfg.adversarial:
-            nets["discriminator"] = HiFiGANDiscriminator(self.cfg.discriminator)
-        return nets
 
     def optimisers(self, nets):
         return {name: torch.optim.AdamW(nets[name].parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
@@ -260,9 +304,6 @@ class SRHiFiGANRecipe(Recipe):
         x = degrade(clip.numpy(), self.rate, self.cfg.eval_degradation, rng=None)
         return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), clip
 
-    def adversarial(self, step: int) -> bool:
-        return self.cfg.adversarial and step >= self.cfg.adv_start_step
-
     def _view(self, device: torch.device):
         if device not in self._views:
             self._views[device] = discriminator_view(self.cfg, self.rate, device)
@@ -270,32 +311,6 @@ class SRHiFiGANRecipe(Recipe):
 
     def generate(self, nets, batch):
         return nets["generator"](batch[0])
-
-    def critic_loss(self, nets, batch, fake, step):
-        from ..losses import lsgan_discriminator_loss
-        d, view, y = nets["discriminator"], self._view(batch[1].device), batch[1]
-        real_logits, _ = d(view(y))
-        fake_logits, _ = d(view(fake))
-        loss = lsgan_discriminator_loss(real_logits, fake_logits)
-        return loss, {"disc": float(loss.detach())}
-
-    def generator_loss(self, nets, batch, y_hat, step):
-        from ..losses import generator_loss
-        y, w = batch[1], self.cfg.weights
-        adv = self.adversarial(step)
-        fake_logits = fake_feats = real_feats = None
-        if adv:
-            d, view = nets["discriminator"], self._view(y.device)
-            fake_logits, fake_feats = d(view(y_hat))
-            if w.feature_matching > 0:
-                with torch.no_grad():
-                    _, real_feats = d(view(y))
-            else:
-                fake_feats = None
-        else:
-            w = dataclasses.replace(w, adv=0.0, feature_matching=0.0)
-        loss, terms = generator_loss(y_hat.float(), y, fake_logits, w, fake_feats=fake_feats, real_feats=real_feats)
-        return loss, {f"gen_{k}": v for k, v in terms.items()}
 
     def validate(self, nets, val, batch: int = 8) -> dict[str, float]:
         """Mean SNR (dB), LSD, time-domain MSE and reconstruction loss on the validation pairs.
