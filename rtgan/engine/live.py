@@ -225,11 +225,7 @@ class LiveProcessor:
     def reset(self) -> None:
         """Initial state: silent model state, empty delay lines, zero counters."""
         self.state = self._initial
-        # what the state holds of each state parameter (the initial state: defaults), what was
-        # last asked of the worker, and the job in flight
-        self._state_values = {n: self.params.declaration(n).default for n in self._state_params}
-        self._state_requested = dict(self._state_values)
-        self._state_job = None
+        self._reset_state_params()
         self._dry[:] = 0.0
         self._gain[:] = 1.0
         self.params.reset()
@@ -276,10 +272,15 @@ class LiveProcessor:
         else:
             self.stats.nan_blocks += 1
             self.state = self._initial  # (its state parameters at their defaults: rewritten next block)
-            self._state_values = {n: self.params.declaration(n).default for n in self._state_params}
-            self._state_requested = dict(self._state_values)
-            self._state_job = None
+            self._reset_state_params()
         self._emit(indata, outdata, wet, dry, finite, elapsed > self.deadline_s, t0)
+
+    def _reset_state_params(self) -> None:
+        """The initial state holds every state parameter at its default: record that, with
+        nothing asked of the worker and no job in flight."""
+        self._state_values = {n: self.params.declaration(n).default for n in self._state_params}
+        self._state_requested = dict(self._state_values)
+        self._state_job = None
 
     def _apply_state_params(self) -> None:
         """Bring the state parameters (those the model's step reads from its state, such as a
