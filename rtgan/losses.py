@@ -551,8 +551,13 @@ def spectral_flatness_loss(y_hat: Tensor, y: Tensor, **stft_kwargs) -> Tensor:
 #: three resolutions of Yamamoto et al. (2020) at 24 kHz, windows and hops doubled.
 STFT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = ((1024, 100, 480), (2048, 240, 1200), (4096, 480, 2400))
 
-#: Magnitude floor of the log-magnitude terms (Parallel WaveGAN clamps at 1e-7).
-_MAG_FLOOR = 1e-7
+#: Magnitude floor of the log-magnitude terms: Parallel WaveGAN's reference implementation
+#: (Yamamoto et al. 2020; ``stft_loss.py``) clamps the power ``re^2 + im^2`` at 1e-7, i.e. the
+#: magnitude at ``sqrt(1e-7)`` = 3.16e-4. For a full-scale (+-1) signal and these unnormalised
+#: Hann STFTs that is white noise near -92 dBFS (480-sample window) to -100 dBFS (2400): about
+#: 16-bit quantisation noise, so bins below what a 16-bit file can hold weigh nothing. (rtgan
+#: clamped the magnitude itself at 1e-7 until 2026-12-04, a floor 70 dB lower than the reference.)
+_MAG_FLOOR = 1e-7 ** 0.5
 
 
 def multi_resolution_stft_loss(
@@ -570,7 +575,8 @@ def multi_resolution_stft_loss(
     and (eq. 4) ``L_mr = 1/M sum_m (L_sc + L_mag)``. Returned as the two averages
     ``(1/M sum L_sc, 1/M sum L_mag)`` so they can be logged apart; their sum is ``L_mr``.
     Both are level-invariant, so the quiet band above 8 kHz weighs as much per bin as the loud
-    band below it (a time-domain MSE lets it stay dull). Magnitudes are floored at 1e-7.
+    band below it (a time-domain MSE lets it stay dull). Powers are floored at 1e-7 (magnitudes at
+    3.16e-4) as in the reference implementation.
 
     Args:
         y_hat: generated waveform ``(batch, samples)`` or ``(batch, 1, samples)``.

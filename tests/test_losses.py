@@ -216,7 +216,7 @@ def test_loss_weights_defaults_and_validation():
 def _librosa_mag(x: np.ndarray, n_fft: int, hop: int, win: int) -> np.ndarray:
     s = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True,
                             pad_mode="constant"))
-    return np.maximum(s, 1e-7)
+    return np.sqrt(np.maximum(s**2, 1e-7))  # Parallel WaveGAN's stft_loss.py clamps the power at 1e-7
 
 
 def test_multi_resolution_stft_loss_matches_formula_with_librosa_stft():
@@ -234,6 +234,18 @@ def test_multi_resolution_stft_loss_matches_formula_with_librosa_stft():
     assert mag.item() == pytest.approx(np.mean(exp_mag), rel=1e-6)
     zero_sc, zero_mag = multi_resolution_stft_loss(torch.from_numpy(y_np)[None], torch.from_numpy(y_np)[None])
     assert zero_sc.item() == 0.0 and zero_mag.item() == 0.0
+
+
+def test_multi_resolution_stft_loss_ignores_differences_below_16_bit_noise():
+    # Floor of the reference implementation: power 1e-7. Noise at -140 dBFS (far below a 16-bit
+    # file's quantisation noise) must not count; noise at -60 dBFS must.
+    t = np.arange(48000) / 48000.0
+    y = 0.5 * np.sin(2 * np.pi * 1000.0 * t)
+    noise = np.random.default_rng(0).standard_normal(48000)
+    as_t = lambda a: torch.from_numpy(a)[None]
+    _, inaudible = multi_resolution_stft_loss(as_t(y + 1e-7 * noise), as_t(y))
+    _, audible = multi_resolution_stft_loss(as_t(y + 1e-3 * noise), as_t(y))
+    assert inaudible.item() < 1e-3 and audible.item() > 0.5
 
 
 def test_mel_l1_loss_matches_librosa():
