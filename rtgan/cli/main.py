@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 
-from . import corpus, offline, realtime, training
+from . import corpus, notes, offline, realtime, training
 
 
 class Terminated(KeyboardInterrupt):
@@ -73,7 +73,11 @@ def cmd_models(args) -> int:
         print(f"{'':16s} presets: {', '.join(e.presets)}; shipped weights: {shipped}")
         # ports and kind do not depend on the preset: ask the smallest one
         m = registry.build(name, "tiny" if "tiny" in e.presets else next(iter(e.presets)))
-        print(f"{'':16s} {m.kind}: {m.port_in} -> {m.port_out}")
+        if m.kind == "note":
+            lo, hi = m.pitch_range
+            print(f"{'':16s} note: MIDI pitch {lo}..{hi} -> {m.port_out}")
+        else:
+            print(f"{'':16s} {m.kind}: {m.port_in} -> {m.port_out}")
     return 0
 
 
@@ -88,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_parsers(sub)
     offline.add_parsers(sub)
     realtime.add_parsers(sub)
+    notes.add_parsers(sub)
     return p
 
 
@@ -153,7 +158,7 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
         if args.command == "models":
             return cmd_models(args)
         if args.command == "data":
-            return corpus.cmd_data_build(args)
+            return corpus.cmd_data_notes(args) if args.data_command == "notes" else corpus.cmd_data_build(args)
         if args.command == "train":
             return training.cmd_train(args, argv)
         if args.command == "calibrate":
@@ -172,6 +177,8 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
             return realtime.cmd_live(args)
         if args.command == "latency":
             return realtime.cmd_latency(args)
+        if args.command == "synth":
+            return notes.cmd_synth(args)
         if args.command == "midi-ports":
             return realtime.cmd_midi_ports(args)
     except (AudioError, CheckpointError, FileNotFoundError, KeyError, ValueError, RuntimeError) as e:

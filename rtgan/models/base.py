@@ -241,3 +241,51 @@ class Generator(nn.Module):
             raise ValueError(f"expected (batch, {c}, samples), got {tuple(x.shape)}")
         if x.shape[-1] % self.total_stride:
             raise ValueError(f"length {x.shape[-1]} is not a multiple of the total stride {self.total_stride}")
+
+
+class NoteGenerator(nn.Module):
+    """Base class of note models (kind ``"note"``): a note from control inputs, no stream.
+
+    A note model renders one note at a time, ``render_note(pitch, velocity, label, z) ->
+    (samples,)`` audio at :attr:`sample_rate_out`, and is played by a voice engine (notes
+    generated ahead, then mixed). It has no ``step``: the streaming runners, grids and
+    exporters ask :attr:`kind` and leave it out. Subclasses set ``self.config`` and implement
+    :meth:`render_note`, :attr:`note_samples` and :attr:`pitch_range`.
+    """
+
+    config: Any
+    #: registry name, set by :func:`rtgan.models.registry.register`.
+    name: str = ""
+    #: which runners can run the model (:data:`rtgan.models.ports.KINDS`).
+    kind: str = "note"
+    output_role: str = "processed"
+    live_parameters: tuple[Parameter, ...] = ()
+
+    @property
+    def sample_rate_out(self) -> int:  # pragma: no cover - abstract
+        """Output sample rate in Hz."""
+        raise NotImplementedError
+
+    @property
+    def note_samples(self) -> int:  # pragma: no cover - abstract
+        """Samples of one rendered note."""
+        raise NotImplementedError
+
+    @property
+    def pitch_range(self) -> tuple[int, int]:  # pragma: no cover - abstract
+        """Lowest and highest MIDI pitch (inclusive)."""
+        raise NotImplementedError
+
+    def render_note(self, pitch: int, velocity: float = 1.0, label: Any = None,
+                    z: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:  # pragma: no cover
+        """One note ``(samples,)`` float32."""
+        raise NotImplementedError
+
+    @property
+    def port_out(self) -> Port:
+        """What the model writes: mono audio at :attr:`sample_rate_out` (it reads no stream)."""
+        return Port.audio(self.sample_rate_out)
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -199,6 +199,19 @@ class Recipe:
         """One validation example from a clip ``(1, 2 * segment_samples)``; deterministic."""
         raise NotImplementedError
 
+    def data(self, corpus: Any) -> tuple[torch.utils.data.Dataset, Batch] | None:
+        """``(training dataset of tuples, stacked validation batch)`` for recipes that read their own data.
+
+        ``corpus`` is the ``--data`` directory (a :class:`pathlib.Path`) or ``None``. ``None``
+        (default: :meth:`synthetic_data`'s answer): the loop cuts corpus clips and calls
+        :meth:`train_example` and :meth:`val_example`. A note model reads a note set here.
+        """
+        return self.synthetic_data()
+
+    def data_manifest(self, corpus: Any) -> Any:
+        """The manifest file of ``corpus`` whose hash the run's metadata records (default ``corpus/manifest.jsonl``)."""
+        return corpus / "manifest.jsonl"
+
     def synthetic_data(self) -> tuple[torch.utils.data.Dataset, Batch] | None:
         """``(training dataset of tuples, stacked validation batch)`` for recipes that need no corpus.
 

@@ -28,7 +28,8 @@ class Examples(torch.utils.data.Dataset):
 def make_datasets(corpus: Path | None, recipe: Recipe, nets: Nets) -> tuple[torch.utils.data.Dataset, Batch]:
     """The training dataset and the fixed validation batch of ``recipe``.
 
-    Unless the recipe has :meth:`~rtgan.models.recipe.Recipe.synthetic_data`: training examples
+    Unless the recipe brings its own (:meth:`~rtgan.models.recipe.Recipe.data`, by default
+    :meth:`~rtgan.models.recipe.Recipe.synthetic_data`): training examples
     are :meth:`~rtgan.models.recipe.Recipe.train_example` of random crops of
     ``cfg.segment_samples`` samples from the corpus's train clips at
     :meth:`~rtgan.models.recipe.Recipe.sample_rate` Hz; the
@@ -40,9 +41,9 @@ def make_datasets(corpus: Path | None, recipe: Recipe, nets: Nets) -> tuple[torc
         FileNotFoundError: ``corpus`` has no ``manifest.jsonl``.
         ValueError: no usable clips in a split, or no corpus for a recipe that needs one.
     """
-    synthetic = recipe.synthetic_data()
-    if synthetic is not None:
-        return synthetic
+    own = recipe.data(corpus)
+    if own is not None:
+        return own
     if corpus is None:
         raise ValueError(f"{type(recipe).__name__} trains on a corpus: give one")
     cfg, sample_rate, domain = recipe.cfg, recipe.sample_rate(nets), recipe.domain()

@@ -311,7 +311,7 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
     train_set, val = make_datasets(Path(corpus) if corpus is not None else None, r, state.nets)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    manifest = Path(corpus) / "manifest.jsonl" if corpus is not None else None
+    manifest = Path(r.data_manifest(Path(corpus))) if corpus is not None else None
     meta: dict[str, Any] = {"train_config": cfg.to_dict(), "command": command,
                             "corpus_manifest_hash": manifest_hash(manifest) if manifest and manifest.exists() else None,
                             "corpus": str(corpus) if corpus is not None else None, "preset": cfg.preset,

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -40,8 +41,10 @@ _MIDI_PIPELINE_VERSION = 1
 
 
 def render_midi(midi_path: Path | str, wav_path: Path | str, sample_rate: int = RENDER_SAMPLE_RATE,
-                soundfont: Path | str | None = None, timeout: float = FLUIDSYNTH_TIMEOUT) -> Path:
-    """``fluidsynth -ni -q -r RATE -F out.wav SOUNDFONT in.mid`` (stereo 16-bit WAV).
+                soundfont: Path | str | None = None, timeout: float = FLUIDSYNTH_TIMEOUT,
+                options: Sequence[str] = ()) -> Path:
+    """``fluidsynth -ni -q [OPTIONS] -r RATE -F out.wav SOUNDFONT in.mid`` (stereo WAV, 16-bit unless
+    ``options`` set ``-o audio.file.format=float``).
 
     The render is stopped once it holds the MIDI's length plus :data:`RELEASE_TAIL_SECONDS`
     (FluidSynth 2.3 does not always stop on its own); ``timeout`` bounds the wall time.
@@ -52,11 +55,12 @@ def render_midi(midi_path: Path | str, wav_path: Path | str, sample_rate: int = 
     """
     exe, sf2 = find_fluidsynth(soundfont)
     wav_path = Path(wav_path)
-    cmd = [exe, "-ni", "-q", "-r", str(int(sample_rate)), "-F", str(wav_path), str(sf2), str(midi_path)]
+    cmd = [exe, "-ni", "-q", *options, "-r", str(int(sample_rate)), "-F", str(wav_path), str(sf2), str(midi_path)]
+    frame_bytes = 8 if "audio.file.format=float" in options else 4  # stereo float32 or int16
     # FluidSynth 2.3 sometimes never ends a render (seen on music21 pieces whose notes all end:
     # it kept writing, 14 GB in 8 minutes): stop it once it has written the MIDI's length plus
     # a release tail, and keep what it wrote (libsndfile reads the unfinished WAV)
-    limit_bytes = 44 + 4 * int(sample_rate) * (midi_seconds(midi_path) + RELEASE_TAIL_SECONDS)
+    limit_bytes = 44 + frame_bytes * int(sample_rate) * (midi_seconds(midi_path) + RELEASE_TAIL_SECONDS)
     stopped = False
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True) as proc:
@@ -75,7 +79,7 @@ def render_midi(midi_path: Path | str, wav_path: Path | str, sample_rate: int = 
         raise MidiSourceError(f"fluidsynth failed on {midi_path} (exit {proc.returncode}): {out.strip()[-500:]}")
     if stopped:
         log.warning("fluidsynth did not stop after %s (%.0f s of MIDI): stopped it at %.0f s of audio", midi_path,
-                    midi_seconds(midi_path), limit_bytes / (4 * sample_rate))
+                    midi_seconds(midi_path), limit_bytes / (frame_bytes * sample_rate))
     return wav_path
 
 
