@@ -49,6 +49,8 @@ def add_parsers(sub) -> None:
     lv.add_argument("--midi-channel", type=int, metavar="1-16", help="listen to this MIDI channel only (default: all)")
     lv.add_argument("--midi-api", choices=("auto", "jack", "alsa"), default="auto",
                     help="MIDI system (default: %(default)s: JACK where a server runs, else ALSA)")
+    lv.add_argument("--polyphony", type=int, default=8,
+                    help="note models (reverbsynth): voices sounding at once (default: %(default)s)")
     lv.add_argument("--json", metavar="PATH", help="write the summary as JSON here")
     lv.add_argument("-q", "--quiet", action="store_true", help="no status line")
 
@@ -102,7 +104,7 @@ def parse_params(pairs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def setup_midi(args, bank):
+def setup_midi(args, bank, on_note=None):
     """The :class:`~rtgan.engine.midi.MidiControl` that ``--midi*`` ask for (None without
     ``--midi``), its port open and its map printed.
 
@@ -114,7 +116,8 @@ def setup_midi(args, bank):
     if args.midi is None:
         return None
     midi_map = load_map(args.midi_map, bank) if args.midi_map else None
-    ctl = MidiControl(bank, midi_map, learn=args.midi_learn, channel=args.midi_channel, log_line=print)
+    ctl = MidiControl(bank, midi_map, learn=args.midi_learn, channel=args.midi_channel, log_line=print,
+                      on_note=on_note)
     name = ctl.open(args.midi, args.midi_api)
     print(f"MIDI control from {name!r}{f' (channel {args.midi_channel})' if args.midi_channel else ''}"
           f"{' (map ' + args.midi_map + ')' if args.midi_map else ''}:\n{describe_map(ctl.map, bank)}")
@@ -133,6 +136,8 @@ def cmd_live(args) -> int:
     sd = import_sounddevice()
     torch.set_num_threads(args.threads)
     model = common.load_model(args)
+    if getattr(model, "kind", "") == "note":
+        return _live_notes(args, model, params, sd)
     ind, outd = common.device(args.input_device), common.device(args.output_device)
     rate = args.sample_rate or model.sample_rate_out
     rate = pick_sample_rate(sd, ind, outd, args.channels, rate, strict=args.sample_rate is not None)
@@ -180,6 +185,50 @@ def cmd_live(args) -> int:
     if midi is not None:
         summary["midi"] = {"port": midi.port_name, **midi.counts}
     print(summary_line(summary))
+    if args.json:
+        from ..fileio import atomic_write_text
+        atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+def _live_notes(args, model, params, sd) -> int:
+    """``rtgan live`` for a note model: MIDI notes play pre-generated notes (rtgan.engine.voices)."""
+    from ..engine.device import pick_sample_rate, run_live, summary_line
+    from ..engine.voices import VoiceProcessor
+    if args.midi is None:
+        raise ValueError(f"{model.name} is played from MIDI notes: give --midi PORT (see 'rtgan midi-ports')")
+    if args.polyphony < 1:
+        raise ValueError(f"--polyphony must be at least 1, got {args.polyphony}")
+    ind, outd = common.device(args.input_device), common.device(args.output_device)
+    rate = pick_sample_rate(sd, ind, outd, args.channels, args.sample_rate or model.sample_rate_out,
+                            strict=args.sample_rate is not None)
+    lo, hi = model.pitch_range
+    print(f"rtgan live: {model.name}, generating {hi - lo + 1} pitches x {max(len(model.labels), 1)} labels ahead ...")
+    proc = VoiceProcessor(model, args.block_size, channels=args.channels, polyphony=args.polyphony, sample_rate=rate)
+    resampled = f" (resampled {model.sample_rate_out} -> {rate} Hz)" if rate != model.sample_rate_out else ""
+    print(f"rendered {len(proc.cache.notes)} notes{resampled} in {proc.cache.last_render_s:.1f} s; MIDI {lo}..{hi} -> "
+          f"{sd.query_devices(outd, 'output')['name']}, {rate} Hz, block {args.block_size}, "
+          f"{args.polyphony} voices; note-on to first sample: at most one block = "
+          f"{1000.0 * args.block_size / rate:.2f} ms; Ctrl-C stops")
+    bank = proc.params
+    for name, value in params:
+        bank.jump(name, value)
+    print("parameters: " + "; ".join(f"{p.name} = {bank.target(p.name):g}{' ' + p.unit if p.unit else ''} "
+                                      f"({p.minimum:g}..{p.maximum:g})" for p in bank.params))
+    midi = setup_midi(args, bank, on_note=proc.note_event)
+    try:
+        summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
+                           lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency, on_tick=midi.poll)
+    finally:
+        midi.close()
+    summary["params"] = {p.name: bank.target(p.name) for p in bank.params}
+    summary["midi"] = {"port": midi.port_name, **midi.counts}
+    summary["notes"] = {**proc.counts, "latency": proc.latency_summary(), "morph": proc.cache.morph,
+                        "cache_renders": proc.cache.renders}
+    lat = summary["notes"]["latency"]
+    print(summary_line(summary))
+    print(f"notes: {proc.counts['notes_on']} on, {proc.counts['notes_off']} off; note-on to first sample median "
+          f"{lat['median_ms']:.2f} ms, max {lat['max_ms']:.2f} ms over {lat['n']} notes")
     if args.json:
         from ..fileio import atomic_write_text
         atomic_write_text(args.json, json.dumps(summary, indent=2) + "\n")

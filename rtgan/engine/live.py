@@ -93,7 +93,52 @@ class LiveStats:
     out_peak: float = 0.0
 
 
-class LiveProcessor:
+class BlockCounters:
+    """What every callback-side processor shares: xrun counting, peaks, compute-time summary.
+
+    Subclasses set ``stats`` (:class:`LiveStats`), ``compute_ms`` (ring buffer of per-block
+    compute times, ms), ``block_size``, ``sample_rate`` (Hz), ``startup_blocks`` and
+    ``latency_samples``.
+    """
+
+    stats: LiveStats
+    compute_ms: np.ndarray
+    block_size: int
+    sample_rate: int
+    startup_blocks: int
+    latency_samples: int
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency in ms."""
+        return 1000.0 * self.latency_samples / self.sample_rate
+
+    def count_status(self, status) -> None:
+        """Count a PortAudio callback status (``sounddevice.CallbackFlags``) as an xrun if flagged."""
+        if status and any(getattr(status, f, False) for f in XRUN_FLAGS):
+            if self.stats.blocks < self.startup_blocks:
+                self.stats.startup_xruns += 1
+            else:
+                self.stats.xruns += 1
+
+    def take_peaks(self) -> tuple[float, float]:
+        """Input and output peaks since the last call (and reset them)."""
+        p = (self.stats.in_peak, self.stats.out_peak)
+        self.stats.in_peak = self.stats.out_peak = 0.0
+        return p
+
+    def compute_summary(self) -> dict:
+        """Median, p99 and max compute time per block (ms) and the median RTF."""
+        k = min(self.stats.blocks, len(self.compute_ms))
+        if k == 0:
+            return {"median_ms": math.nan, "p99_ms": math.nan, "max_ms": math.nan, "rtf": math.nan}
+        t = self.compute_ms[:k]
+        med = float(np.median(t))
+        return {"median_ms": med, "p99_ms": float(np.percentile(t, 99)), "max_ms": float(t.max()),
+                "rtf": med / (1000.0 * self.block_size / self.sample_rate)}
+
+
+class LiveProcessor(BlockCounters):
     """Callback-side processing of a generator on ``(frames, channels)`` blocks.
 
     Args:
@@ -209,11 +254,6 @@ class LiveProcessor:
     def wet(self, value: float) -> None:
         self.params.jump("wet", value)
 
-    @property
-    def latency_ms(self) -> float:
-        """Algorithmic latency in ms."""
-        return 1000.0 * self.latency_samples / self.sample_rate
-
     def warmup(self, blocks: int = 50) -> None:
         """Run silence through everything (first calls of a runtime are slow), then reset."""
         z = np.zeros((self.block_size, self.channels), np.float32)
@@ -235,14 +275,6 @@ class LiveProcessor:
             _prime(self.limiter, self.sample_rate, self.channels, self.block_size)
         self.stats = LiveStats()
         self.compute_ms[:] = 0.0
-
-    def count_status(self, status) -> None:
-        """Count a PortAudio callback status (``sounddevice.CallbackFlags``) as an xrun if flagged."""
-        if status and any(getattr(status, f, False) for f in XRUN_FLAGS):
-            if self.stats.blocks < self.startup_blocks:
-                self.stats.startup_xruns += 1
-            else:
-                self.stats.xruns += 1
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """Process one ``(block_size, channels)`` float32 block from ``indata`` into ``outdata``.
@@ -386,23 +418,6 @@ class LiveProcessor:
         st.out_peak = max(st.out_peak, float(np.abs(outdata, out=self._io).max()))
         self.compute_ms[st.blocks % len(self.compute_ms)] = 1000.0 * (time.perf_counter() - t0)
         st.blocks += 1
-
-    def take_peaks(self) -> tuple[float, float]:
-        """Input and output peaks since the last call (and reset them)."""
-        p = (self.stats.in_peak, self.stats.out_peak)
-        self.stats.in_peak = self.stats.out_peak = 0.0
-        return p
-
-    def compute_summary(self) -> dict:
-        """Median, p99 and max compute time per block (ms) and the median RTF."""
-        k = min(self.stats.blocks, len(self.compute_ms))
-        if k == 0:
-            return {"median_ms": math.nan, "p99_ms": math.nan, "max_ms": math.nan, "rtf": math.nan}
-        t = self.compute_ms[:k]
-        med = float(np.median(t))
-        return {"median_ms": med, "p99_ms": float(np.percentile(t, 99)), "max_ms": float(t.max()),
-                "rtf": med / (1000.0 * self.block_size / self.sample_rate)}
-
 
 def dbfs(peak: float) -> float:
     """Peak level in dBFS (-inf for silence)."""

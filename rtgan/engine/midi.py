@@ -14,7 +14,8 @@ Messages arrive on python-rtmidi's thread, never the audio thread. Nothing a por
 stop or glitch the stream: malformed messages (wrong length, a data byte above 127, a status
 byte missing), CCs that are not mapped and channel-mode messages (CC 120-127) are ignored
 with a rate-limited log line (:class:`RateLimitedLog`); other well-formed messages (notes,
-pitch bend, clock) are counted and ignored. A source port that disappears is reported once
+pitch bend, clock) are counted and ignored, but notes go to a note player where one listens
+(``on_note``: a note model, :mod:`rtgan.engine.voices`). A source port that disappears is reported once
 by :meth:`MidiControl.poll`, which the status loop calls; the stream goes on, and control
 resumes if the port comes back.
 
@@ -209,6 +210,9 @@ class MidiControl:
             did), then learning stops.
         channel: listen to this MIDI channel only (1-16); None: all.
         log_line: receives the rate-limited log lines (default: the module logger).
+        on_note: called on python-rtmidi's thread for each well-formed note message as
+            ``on_note(on, note, velocity, channel)`` (a note-on with velocity 0 is a note-off,
+            ``on`` False); None: notes are counted and ignored. It must not block.
 
     Raises:
         KeyError: ``learn`` or a mapped name is not in ``bank``.
@@ -216,8 +220,10 @@ class MidiControl:
     """
 
     def __init__(self, bank: ParameterBank, midi_map: dict[int, str] | None = None, learn: str | None = None,
-                 channel: int | None = None, log_line: Callable[[str], None] | None = None) -> None:
+                 channel: int | None = None, log_line: Callable[[str], None] | None = None,
+                 on_note: Callable[[bool, int, int, int], None] | None = None) -> None:
         self.bank = bank
+        self.on_note = on_note
         self.map = dict(default_map(bank) if midi_map is None else midi_map)
         for name in list(self.map.values()) + ([learn] if learn else []):
             bank.declaration(name)
@@ -226,7 +232,7 @@ class MidiControl:
         self.learn, self.channel = learn, channel
         self.limited = RateLimitedLog(emit=log_line)
         self.say = log_line if log_line is not None else (lambda line: log.warning("%s", line))
-        self.counts = {"applied": 0, "malformed": 0, "unmapped": 0, "ignored": 0, "errors": 0}
+        self.counts = {"applied": 0, "notes": 0, "malformed": 0, "unmapped": 0, "ignored": 0, "errors": 0}
         self.port_name: str | None = None
         self.connected = False
         self._midi_in = None
@@ -254,6 +260,8 @@ class MidiControl:
             self.limited("malformed", f"MIDI: ignored malformed message {message!r} (no status byte or not bytes)")
             return None
         status = msg[0]
+        if status & 0xF0 in (0x80, 0x90) and self.on_note is not None:
+            return self._note(msg)
         if status & 0xF0 != 0xB0:  # not a control change: notes, bend, clock, sysex ...
             self.counts["ignored"] += 1
             return None
@@ -283,6 +291,20 @@ class MidiControl:
         v = self.bank.set_unit(name, value / 127.0)
         self.counts["applied"] += 1
         return f"{name} = {v:g}"
+
+    def _note(self, msg: list[int]) -> str | None:
+        if len(msg) != 3 or msg[1] > 127 or msg[2] > 127:
+            self.counts["malformed"] += 1
+            self.limited("malformed", f"MIDI: ignored malformed note message {msg!r} (3 bytes, data 0-127)")
+            return None
+        channel = (msg[0] & 0x0F) + 1
+        if self.channel is not None and channel != self.channel:
+            self.counts["ignored"] += 1
+            return None
+        on = msg[0] & 0xF0 == 0x90 and msg[2] > 0
+        self.on_note(on, msg[1], msg[2] if on else 0, channel)
+        self.counts["notes"] += 1
+        return f"note {'on' if on else 'off'} {msg[1]}"
 
     # ------------------------------------------------------------ ports
     def open(self, port: str | int, api: str = "auto", client_name: str = "rtgan") -> str:

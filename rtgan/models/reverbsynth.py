@@ -40,6 +40,7 @@ from torch import nn
 
 from ..dsp import IFMelSpec, ifmel_to_audio
 from .base import NoteGenerator
+from .params import Parameter
 from .registry import register
 
 __all__ = ["ReverbSynthConfig", "ReverbSynthGenerator", "ReverbSynthCritic", "PRESETS", "pixel_norm",
@@ -223,11 +224,20 @@ def _check_level(cfg: ReverbSynthConfig, level: int | None, alpha: float) -> int
 class ReverbSynthGenerator(NoteGenerator):
     """Seed 004's generator (Table 3), conditioned on pitch and processing label.
 
+    Live parameters (played by :class:`rtgan.engine.voices.VoiceProcessor`): ``morph`` moves the
+    latent from one seed to another (spherical interpolation), ``reverb`` picks the label of the
+    next notes (dry below 0.5, reverb from 0.5).
+
     ``forward(z, pitch, label, level, alpha)``: ``z`` ``(batch, z_dim)``, ``pitch`` and ``label``
     class indices ``(batch,)`` (pitch index = MIDI pitch - ``pitch_min``) -> IF-Mel image
     ``(batch, 2, frames_l, mels_l)`` in [-1, 1] at the resolution of ``level`` active stages
     (normalised: :meth:`denormalise` maps it to log magnitude and IF).
     """
+
+    live_parameters = (
+        Parameter("morph", 0.0, 1.0, 0.0, "", "timbre: the latent from seed A (0) to seed B (1)"),
+        Parameter("reverb", 0.0, 1.0, 0.0, "", "label of the next notes: dry below 0.5, reverb from 0.5"),
+    )
 
     def __init__(self, config: ReverbSynthConfig) -> None:
         super().__init__()
