@@ -104,6 +104,16 @@ def parse_params(pairs: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def start_params(proc, params: list[tuple[str, str]]):
+    """Set ``--param`` values on ``proc``'s parameter bank (no glide), print every parameter; the bank."""
+    bank = proc.params
+    for name, value in params:
+        bank.jump(name, value)
+    print("parameters: " + "; ".join(f"{p.name} = {bank.target(p.name):g}{' ' + p.unit if p.unit else ''} "
+                                      f"({p.minimum:g}..{p.maximum:g})" for p in bank.params))
+    return bank
+
+
 def setup_midi(args, bank, on_note=None):
     """The :class:`~rtgan.engine.midi.MidiControl` that ``--midi*`` ask for (None without
     ``--midi``), its port open and its map printed.
@@ -165,11 +175,7 @@ def cmd_live(args) -> int:
         print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
               f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO "
               f"{inner.stream.fifo_latency_samples} + limiter {inner.limiter_latency_samples}); Ctrl-C stops")
-    bank = proc.params
-    for name, value in params:
-        bank.jump(name, value)
-    print("parameters: " + "; ".join(f"{p.name} = {bank.target(p.name):g}{' ' + p.unit if p.unit else ''} "
-                                      f"({p.minimum:g}..{p.maximum:g})" for p in bank.params))
+    bank = start_params(proc, params)
     midi = setup_midi(args, bank)
     try:
         summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
@@ -210,11 +216,7 @@ def _live_notes(args, model, params, sd) -> int:
           f"{sd.query_devices(outd, 'output')['name']}, {rate} Hz, block {args.block_size}, "
           f"{args.polyphony} voices; note-on to first sample: at most one block = "
           f"{1000.0 * args.block_size / rate:.2f} ms; Ctrl-C stops")
-    bank = proc.params
-    for name, value in params:
-        bank.jump(name, value)
-    print("parameters: " + "; ".join(f"{p.name} = {bank.target(p.name):g}{' ' + p.unit if p.unit else ''} "
-                                      f"({p.minimum:g}..{p.maximum:g})" for p in bank.params))
+    bank = start_params(proc, params)
     midi = setup_midi(args, bank, on_note=proc.note_event)
     try:
         summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
