@@ -116,7 +116,8 @@ def add_parsers(sub) -> None:
                                                             for n, b in BAND_LIMITERS.items()))
     e.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
     e.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights (default: shipped)")
-    e.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl)")
+    e.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl); for a note model "
+                                                 "(reverbsynth) a note set (with notes.jsonl, 'rtgan data notes')")
     e.add_argument("--split", default="test", choices=("train", "val", "test"),
                    help="manifest split to evaluate (default: %(default)s)")
     e.add_argument("--limiter", nargs="+", choices=list(BAND_LIMITERS), default=list(BAND_LIMITERS),
@@ -158,6 +159,13 @@ def add_parsers(sub) -> None:
     e.add_argument("--anti-alias", choices=("cheby1", "kaiser"), default="cheby1",
                    help="sr16 evaluation only: low-pass before decimation, as the sr16 recipes' anti_alias "
                         "(default: %(default)s)")
+    e.add_argument("--seeds", type=int, default=4, metavar="N",
+                   help="note models (reverbsynth: --data is a note set from 'rtgan data notes'; pitch accuracy "
+                        "by CREPE, release decay of dry vs reverb, diversity, --png of real and generated IF-Mel): "
+                        "notes generated per test pitch and label, latent seeds 0..N-1 (default: %(default)s)")
+    e.add_argument("--crepe-model", choices=("full", "tiny"), default="full",
+                   help="note models: torchcrepe capacity of the pitch estimate (default: %(default)s; tiny is "
+                        "about 15 times faster on a CPU and makes octave errors on some bass notes)")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar (default: shown)")
 
 
@@ -346,6 +354,8 @@ def cmd_eval(args, argv) -> int:
     if args.vocoders:
         from ..evaluate_vocoder import check_vocoder
         return _cmd_eval_vocoders(args, argv, _model_specs(args.vocoders, "--vocoders", check_vocoder))
+    if _is_note_model(args.model):  # a note model (reverbsynth): pitch, decay, diversity on a note set
+        return _cmd_eval_notes(args, argv)
     if args.update_metadata and not args.checkpoint:
         raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
     model = common.load_model(args)
@@ -405,6 +415,55 @@ def cmd_eval(args, argv) -> int:
             "table": result.table, "tonal": result.tonal, "command": common.command_line(argv)}
         atomic_write_text(meta_file, json.dumps(meta, indent=2, sort_keys=True) + "\n")
         print(f"updated {meta_file}")
+    return 0
+
+
+def _is_note_model(name: str) -> bool:
+    """Whether ``--model`` names a note model (its registered generator's kind is ``"note"``)."""
+    from ..models import registry
+    return getattr(registry.entry(registry.split_ref(name)[0]).generator, "kind", None) == "note"
+
+
+def _cmd_eval_notes(args, argv) -> int:
+    """``rtgan eval`` for note models: :func:`rtgan.evaluate_notes.evaluate_notes`, its table, JSON and picture."""
+    from ..evaluate_notes import check_note_set, evaluate_notes, ifmel_png
+    from ..metrics import load_torchcrepe
+    for flag, value in (("--png-speech", args.png_speech), ("--update-metadata", args.update_metadata),
+                        ("--max-seconds", args.max_seconds is not None), ("--max-clips", args.max_clips is not None)):
+        if value:
+            raise ValueError(f"{flag} is not available for note models")
+    if args.seeds < 2:
+        raise ValueError(f"--seeds must be at least 2 (diversity is over pairs of notes), got {args.seeds}")
+    root = check_note_set(args.data)
+    try:
+        load_torchcrepe()
+    except ImportError as e:  # one line, not a traceback
+        raise RuntimeError(str(e)) from None
+    model = common.load_model(args)
+    result = evaluate_notes(model, root, split=args.split, seeds=range(args.seeds), crepe_model=args.crepe_model,
+                            progress=not args.quiet)
+    result.print_table()
+    t = result.timing
+    print(f"{t['real_notes']} real and {t['generated_notes']} generated notes in {t['seconds']:.1f} s")
+    if args.json:
+        from ..fileio import atomic_write_text
+        meta = getattr(model, "metadata", {}) or {}
+        atomic_write_text(args.json, result.to_json(
+            model=args.model, checkpoint=args.checkpoint or "shipped", steps=meta.get("steps"),
+            training_command=meta.get("command"), split=args.split, command=common.command_line(argv)))
+        print(f"wrote {args.json}")
+    if args.png:
+        if not result.example or not hasattr(getattr(model, "config", None), "ifmel_spec"):
+            print(f"no note or no IF-Mel representation to draw: {args.png} not written")
+        else:
+            try:
+                ifmel_png(args.png, result.example, model.config.ifmel_spec,
+                          title=f"{args.model} ({Path(args.checkpoint).name if args.checkpoint else 'shipped'}), "
+                                f"MIDI {result.example['pitch']}: real (program {result.example['program']}, "
+                                f"velocity {result.example['velocity']}) vs generated (seed {result.example['seed']})")
+                print(f"wrote {args.png}")
+            except ImportError:
+                logging.warning("matplotlib not installed: no picture (pip install 'rtgan[dev]')")
     return 0
 
 
