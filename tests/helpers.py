@@ -87,13 +87,18 @@ class Upsample2Toy(Generator):
 #: Test-only models the streaming grids run beside the registered ones.
 TOYS = {"toy-up2": Upsample2Toy}
 def _distinct_generators() -> list[str]:
-    """Registered names, one per generator class: names that only register a subclass adding
-    nothing to streaming (sr16-gan, sr16-wgan: sr16-unet trained another way) run the same graph."""
+    """Registered streamable names, one per network: a name that only registers a subclass of
+    another registered class, adding no methods (sr16-gan, sr16-wgan: sr16-unet trained another
+    way; xfer-flute: xfer-violin's network for another instrument), runs that class's graph."""
     names = [n for n in registry.available() if registry.entry(n).generator.kind == "streamable"]
     classes = {n: registry.entry(n).generator for n in names}
-    def same_graph(a, b):
-        return issubclass(a, b) and a is not b and all(getattr(a, f) is getattr(b, f)
-                                                       for f in ("forward", "stream_forward", "reach", "__init__"))
+
+    def adds_methods(c):
+        return any(callable(v) or isinstance(v, property) for k, v in vars(c).items() if not k.startswith("__"))
+
+    def same_graph(a, b):  # a is b's subclass, and nothing between them defines a method
+        return (a is not b and issubclass(a, b)
+                and not any(adds_methods(c) for c in a.__mro__[:a.__mro__.index(b)]))
 
     return [n for n in names if not any(same_graph(classes[n], classes[m]) for m in names)]
 

@@ -44,8 +44,9 @@ def test_stream_equals_offline_shifted_by_latency(name, preset, block):
     assert ref.shape[-1] == m.output_length(x.shape[-1]) == x.shape[-1] * m.rate_ratio
     n = ref.shape[-1]
     assert (y[..., delay:delay + n] - ref).abs().max().item() <= 1e-4
-    # the shift is exact: one sample off is far from the reference
-    assert (y[..., delay + 1:delay + n] - ref[..., :-1]).abs().max().item() > 1e-2
+    # the shift is exact: one sample off is far from the reference (relative to the output's scale:
+    # an xfer model's output is tanh(f(x)) alone, small for random weights)
+    assert (y[..., delay + 1:delay + n] - ref[..., :-1]).abs().max().item() > min(1e-2, 0.1 * ref.abs().max().item())
 
 
 @pytest.mark.parametrize("name,preset", CASES)

@@ -171,6 +171,10 @@ class SRHiFiGANGenerator(Generator):
             ValueError: see :meth:`Generator.check_input`.
         """
         self.check_input(x)
+        return self._combine(x, self.out(self.body(x)))
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """The U-Net without its output conv: ``(batch, 1, samples)`` -> ``(batch, F_0, samples)``."""
         skips = []
         h = x
         for block in self.down:
@@ -181,7 +185,11 @@ class SRHiFiGANGenerator(Generator):
             h = self.shuffle(self.act(block(torch.cat([h, skip], dim=1))))
             if self.hold is not None:
                 h = self.hold(h)
-        return x + self._residual(self.out(h))
+        return h
+
+    def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Output from the input and the output conv's ``h``: the additive input skip ``x + g tanh(h)``."""
+        return x + self._residual(h)
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`forward` on one block with explicit caches (see :mod:`.layers.cached`).
@@ -205,7 +213,11 @@ class SRHiFiGANGenerator(Generator):
             if self.hold is not None:
                 h, d = self.hold.stream(h, d, cur)
         h, d = cached_conv(self.out, h, d, cur)
-        return delay_line(x, d, cur) + self._residual(h), d
+        return self._combine_stream(x, h, d, cur), d
+
+    def _combine_stream(self, x: torch.Tensor, h: torch.Tensor, d: int, cur: StateCursor) -> torch.Tensor:
+        """:meth:`_combine` in streaming: the input waits ``d`` samples in a delay line for ``h``."""
+        return delay_line(x, d, cur) + self._residual(h)
 
     def _residual(self, h: torch.Tensor) -> torch.Tensor:
         g = self.config.residual_gain
@@ -222,5 +234,8 @@ class SRHiFiGANGenerator(Generator):
             r = self.shuffle.reach(block.reach(r.merge(skip)))
             if self.hold is not None:
                 r = self.hold.reach(r)
-        # the additive input skip reads the current sample only
-        return self.out.reach(r).merge(Reach())
+        return self._combine_reach(self.out.reach(r))
+
+    def _combine_reach(self, r: Reach) -> Reach:
+        """:meth:`reach` of :meth:`_combine`: the additive input skip reads the current sample only."""
+        return r.merge(Reach())
