@@ -332,7 +332,7 @@ def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_p
     src = _virtual_source("decay")
 
     def play(stop):
-        time.sleep(1.5)
+        time.sleep(3.0)  # building the live preset's step takes a while on a loaded machine: the port must be up
         for v in list(range(0, 128, 8)) + list(range(127, -1, -8)):
             src.send_message([0xB0, 1, v])
             src.send_message([0xF7, 0x01])  # malformed: a stray end of SysEx with data
@@ -346,7 +346,7 @@ def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_p
         assert s["model_state"]["decay"] == pytest.approx(0.3, rel=0.01)
 
     try:
-        _live_with_controller(["--model", "reverb-room", "--checkpoint", str(ckpt), "--midi", "decay"], play, check, 4)
+        _live_with_controller(["--model", "reverb-room", "--checkpoint", str(ckpt), "--midi", "decay"], play, check, 5.5)
     finally:
         src.close_port()
     assert "CC   1 -> decay" in capsys.readouterr().out
