@@ -30,7 +30,7 @@ def test_registry_finds_the_model_modules_itself():
                                         "rtgan.models.sr_hifigan", "rtgan.models.sr_hifigan_training",
                                         "rtgan.models.voc_melgan", "rtgan.models.voc_melgan_training",
                                         "rtgan.models.voc_multiscale", "rtgan.models.voc_multiscale_training",
-                                        "rtgan.models.vocoder", "rtgan.models.xfer"]
+                                        "rtgan.models.vocoder", "rtgan.models.xfer", "rtgan.models.xfer_training"]
     assert "sr-hifigan" in registry.available()
     # the recipes registered by the training modules are found by name
     assert registry.recipe("sr-hifigan").__module__ == "rtgan.models.sr_hifigan_training"

@@ -31,3 +31,71 @@ def test_paper_preset_is_the_seeds_generator_and_each_name_its_instrument():
     assert registry.make_config("xfer-flute", "live").padding == "causal"
     with pytest.raises(ValueError, match="program"):
         XferConfig(target_program=128)
+
+
+# ------------------------------------------------------------------ training (seed 001's recipe)
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pair_set(tmp_path_factory):
+    """A pair set in rtgan.data.pairs's layout: 'piano' = decaying sines, 'violin' = the same notes
+    as sustained sawtooth-like tones, so the map is learnable; two pieces per split."""
+    root = tmp_path_factory.mktemp("pairs")
+    sr, rows = 16000, []
+    rng = np.random.default_rng(0)
+    for k, split in enumerate(["train"] * 2 + ["val"] * 2 + ["test"] * 2):
+        t = np.arange(sr) / sr
+        f0 = 110.0 * 2 ** (rng.integers(0, 24, size=4) / 12)
+        seg = np.repeat(np.arange(4), sr // 4)
+        f = f0[seg]
+        phase = 2 * np.pi * np.cumsum(f) / sr
+        piano = 0.3 * np.sin(phase) * np.exp(-8 * (t % 0.25))
+        violin = 0.2 * sum(np.sin(h * phase) / h for h in range(1, 6))
+        paths = {}
+        for prog, x in (("0", piano), ("40", violin)):
+            rel = f"{int(prog):03d}/p{k}.flac"
+            (root / rel).parent.mkdir(exist_ok=True)
+            sf.write(root / rel, x.astype(np.float32), sr, subtype="PCM_24")
+            paths[prog] = rel
+        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": sr,
+                     "samples": sr, "seconds": 1.0, "split": split})
+    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.mark.parametrize("loss", ["g1", "g2", "g4"])
+def test_tiny_training_runs_each_composite_loss_and_l_time_alone_raises_the_snr(pair_set, tmp_path, loss):
+    import dataclasses
+    from rtgan.training.loop import train
+    cfg = dataclasses.replace(registry.recipe("xfer-violin").presets()["tiny"], loss=loss, steps=24, val_every=12,
+                              ckpt_every=24)
+    state = train(cfg, pair_set, tmp_path / "run", device="cpu", progress=False)
+    h = state.history
+    assert [e["step"] for e in h] == [0, 12, 24]
+    assert h[0]["snr_db"] == pytest.approx(0.0, abs=1e-6)  # an untrained xfer model is silent: 0 dB
+    assert all(np.isfinite(e["composite"]) for e in h)
+    if loss == "g1":  # L_time alone: the loss falls and the SNR rises within two dozen steps
+        assert h[-1]["loss"] < 0.9 * h[0]["loss"] and h[-1]["snr_db"] > 1.0
+    assert ("critic" in state.nets) == (loss == "g4")
+    g = registry.load_model("xfer-violin", tmp_path / "run" / "xfer-violin.safetensors")
+    assert g.config.target_program == 40
+
+
+def test_g3_needs_a_trained_autoencoder_and_the_critic_scores_each_example():
+    import dataclasses
+    from rtgan.models.xfer_training import InceptionCritic
+    tiny = registry.recipe("xfer-violin").presets()["tiny"]
+    with pytest.raises(ValueError, match="content_net_sha256"):
+        registry.recipe("xfer-violin")(dataclasses.replace(tiny, loss="g3"))
+    c = InceptionCritic(crop=1024, blocks=3, base_filters=4, hidden=8)
+    x = torch.randn(3, 1, 1024)
+    s = c(x)
+    assert s.shape == (3,)
+    # layer norm, not batch norm: an example's score does not depend on the others in its batch
+    torch.testing.assert_close(c(x[:1]), s[:1])
+    with pytest.raises(ValueError):
+        c(torch.randn(3, 1, 1000))
