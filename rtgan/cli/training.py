@@ -64,6 +64,9 @@ def add_parsers(sub) -> None:
                         f"({content.content_net}.safetensors in --weights-dir), "
                         "rtgan.training.frozen.content_hash(PATH) of it; models with a content loss only "
                         "(default: none, and training refuses to start without it)")
+    t.add_argument("--loss", choices=("g1", "g2", "g3", "g4"),
+                   help="xfer-* models: seed 001's composite loss (Table I): g1 L_time, g2 + 10 L_freq, g3 + 0.1 L_ae "
+                        "(needs --content-net-sha256), g4 + L_adv against the WGAN-GP critic (default: g1)")
     t.add_argument("--weights-dir", metavar="DIR",
                    help="directory the frozen networks' checkpoints (NAME.safetensors + NAME.json) are loaded from, "
                         "e.g. the run directory of a trained ae-kimsathe; models whose training has frozen networks "
@@ -205,7 +208,8 @@ def cmd_train(args, argv) -> int:
                                ("--adv-start", "adv_start_step", args.adv_start),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
-                               ("--val-every", "val_every", args.val_every)):
+                               ("--val-every", "val_every", args.val_every),
+                               ("--loss", "loss", args.loss)):
         if value is not None:
             overrides[key], options[key] = value, option
     disc = args.discriminator
