@@ -67,6 +67,13 @@ def add_parsers(sub) -> None:
     t.add_argument("--loss", choices=("g1", "g2", "g3", "g4"),
                    help="xfer-* models: seed 001's composite loss (Table I): g1 L_time, g2 + 10 L_freq, g3 + 0.1 L_ae "
                         "(needs --content-net-sha256), g4 + L_adv against the WGAN-GP critic (default: g1)")
+    t.add_argument("--pairs-program", type=int, metavar="PROGRAM",
+                   help="ae-kimsathe: train on a pair set (--data from 'rtgan data pairs') for this target GM program, "
+                        "input and target crops alternately (seed 001 Sec. V-A); --segment-samples is then samples "
+                        "at 16 kHz, e.g. 8192 (default: corpus clips)")
+    t.add_argument("--freq-scale", choices=("none", "window", "energy", "fft"),
+                   help="xfer-* g2: STFT scaling of L_freq (eq. 16); energy divides by sqrt(sum w^2), which makes "
+                        "lambda_f = 10 comparable to L_time on the pair set as the seed intends (default: energy)")
     t.add_argument("--weights-dir", metavar="DIR",
                    help="directory the frozen networks' checkpoints (NAME.safetensors + NAME.json) are loaded from, "
                         "e.g. the run directory of a trained ae-kimsathe; models whose training has frozen networks "
@@ -120,7 +127,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
     e.add_argument("--checkpoint", help="a .safetensors checkpoint instead of the shipped weights (default: shipped)")
     e.add_argument("--data", required=True, help="corpus directory (with manifest.jsonl); for a note model "
-                                                 "(reverbsynth) a note set (with notes.jsonl, 'rtgan data notes')")
+                                                 "(reverbsynth) a note set (with notes.jsonl, 'rtgan data notes'); for an "
+                                                 "instrument-transfer model (xfer-violin) a pair set ('rtgan data pairs')")
     e.add_argument("--split", default="test", choices=("train", "val", "test"),
                    help="manifest split to evaluate (default: %(default)s)")
     e.add_argument("--limiter", nargs="+", choices=list(BAND_LIMITERS), default=list(BAND_LIMITERS),
@@ -209,7 +217,9 @@ def cmd_train(args, argv) -> int:
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),
-                               ("--loss", "loss", args.loss)):
+                               ("--loss", "loss", args.loss),
+                               ("--pairs-program", "pairs_program", args.pairs_program),
+                               ("--freq-scale", "freq_scale", args.freq_scale)):
         if value is not None:
             overrides[key], options[key] = value, option
     disc = args.discriminator
@@ -360,6 +370,8 @@ def cmd_eval(args, argv) -> int:
         return _cmd_eval_vocoders(args, argv, _model_specs(args.vocoders, "--vocoders", check_vocoder))
     if _is_note_model(args.model):  # a note model (reverbsynth): pitch, decay, diversity on a note set
         return _cmd_eval_notes(args, argv)
+    if _is_xfer_model(args.model):  # instrument transfer (xfer-violin): SNR, LSD, MFCC, classifier on a pair set
+        return _cmd_eval_xfer(args, argv)
     if args.update_metadata and not args.checkpoint:
         raise ValueError("--update-metadata needs --checkpoint (the shipped weights' JSON is not rewritten)")
     model = common.load_model(args)
@@ -468,6 +480,45 @@ def _cmd_eval_notes(args, argv) -> int:
                 print(f"wrote {args.png}")
             except ImportError:
                 logging.warning("matplotlib not installed: no picture (pip install 'rtgan[dev]')")
+    return 0
+
+
+def _is_xfer_model(name: str) -> bool:
+    """Whether ``--model`` names an instrument-transfer model (its config has ``target_program``)."""
+    import dataclasses as dc
+    from ..models import registry
+    cls = registry.entry(registry.split_ref(name)[0]).config_cls
+    return dc.is_dataclass(cls) and "target_program" in {f.name for f in dc.fields(cls)}
+
+
+def _cmd_eval_xfer(args, argv) -> int:
+    """``rtgan eval`` for instrument-transfer models: :func:`rtgan.evaluate_xfer.evaluate_xfer`, its table and JSON."""
+    from ..checkpoint import CheckpointError
+    from ..evaluate_xfer import evaluate_xfer
+    from ..instrument import DEFAULT_PATH, load_instrument_classifier
+    for flag, value in (("--png", args.png), ("--png-speech", args.png_speech),
+                        ("--update-metadata", args.update_metadata), ("--max-seconds", args.max_seconds is not None)):
+        if value:
+            raise ValueError(f"{flag} is not available for instrument-transfer models")
+    if not DEFAULT_PATH.exists():
+        raise RuntimeError(f"no instrument classifier at {DEFAULT_PATH}: train one with "
+                           f"'python -m rtgan.instrument PAIRS'")
+    try:
+        classifier = load_instrument_classifier(DEFAULT_PATH)
+    except CheckpointError as e:  # one line, not a traceback
+        raise RuntimeError(str(e)) from None
+    model = common.load_model(args)
+    result = evaluate_xfer(model, Path(args.data), split=args.split, classifier=classifier, max_crops=args.max_clips,
+                           progress=not args.quiet)
+    result.print_table()
+    print(f"{result.timing['crops']} crops in {result.timing['seconds']:.1f} s")
+    if args.json:
+        from ..fileio import atomic_write_text
+        meta = getattr(model, "metadata", {}) or {}
+        atomic_write_text(args.json, result.to_json(
+            model=args.model, checkpoint=args.checkpoint or "shipped", steps=meta.get("steps"),
+            training_command=meta.get("command"), split=args.split, command=common.command_line(argv)))
+        print(f"wrote {args.json}")
     return 0
 
 

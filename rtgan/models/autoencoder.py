@@ -32,6 +32,7 @@ ae-kimsathe``) with :class:`AETrainConfig`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -258,13 +259,22 @@ class AETrainConfig(TrainConfig):
     kHz by default, as sr16's) resampled to the model's rate (:func:`rtgan.audio.io.resample`)
     and cropped to whole frames of the autoencoder's stride; validation clips are twice as long.
 
+    Pair mode (``pairs_program`` set; seed 001 Sec. V-A, the autoencoder of xfer's ``L_ae``):
+    ``--data`` is a pair set (:func:`rtgan.data.pairs.build_pairs`) at the model's rate, and
+    examples are aligned ``(input crop, target crop)`` of ``segment_samples`` samples *at the
+    model's rate* (a multiple of the stride; the seed's 8192) of its input program and
+    ``pairs_program``; ``corpus_rate`` and ``min_bandwidth_hz`` are unused.
+
     Attributes:
         corpus_rate: the corpus's sample rate in Hz (clips are read at it).
         min_bandwidth_hz: clips narrower than the 16 kHz signal's 8 kHz band are left out.
         lr, betas: Adam (Sec. V: 1e-3 and Adam's defaults).
+        pairs_program: ``None`` (default): corpus clips, as sr16's content loss wants. A GM
+            program (0-based, e.g. 40 violin): train on a pair set's input and this target
+            program alternately (even steps the input crops, odd steps the target crops).
 
     Raises:
-        ValueError: a non-positive ``corpus_rate`` or ``lr``.
+        ValueError: a non-positive ``corpus_rate`` or ``lr``, a negative ``pairs_program``.
     """
 
     model: str = "ae-kimsathe"
@@ -275,9 +285,12 @@ class AETrainConfig(TrainConfig):
     corpus_rate: int = 48000
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
+    pairs_program: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
+        if self.pairs_program is not None and not 0 <= self.pairs_program < 128:
+            raise ValueError(f"pairs_program must be a GM program 0..127 or None, got {self.pairs_program}")
         if self.corpus_rate <= 0:
             raise ValueError(f"corpus_rate must be positive, got {self.corpus_rate}")
         if not self.lr > 0:
@@ -292,6 +305,20 @@ class AEKimSatheRecipe(Recipe):
     ``y (1, n)`` at the model's rate (see :class:`AETrainConfig`); the loss is
     ``L_time = mean (ae(y) - y)**2`` (eq. 15). Validation: the reconstruction's SNR (dB, eq. 24)
     and MSE (= the loss) on the fixed validation clips.
+
+    Pair mode (``cfg.pairs_program`` set, Sec. V-A: "the input and target types of signals are
+    passed separately and alternatively, i.e. backpropping the loss in-between"): examples
+    ``(x, y)`` from a pair set (:meth:`data`); generator step ``s`` reconstructs ``x`` when ``s``
+    is even and ``y`` when odd, each its own backward and Adam step (the forward runs in
+    :meth:`generator_loss`, which knows the step; :meth:`generate` passes the batch on). The
+    logged terms add ``gen_time_input`` or ``gen_time_target`` (the step's kind). Validation:
+    SNR and MSE of both kinds (``snr_db_input``/``_target``, ``mse_input``/``_target``; ``loss``,
+    ``mse`` and ``snr_db`` their means), and the bottleneck distance (eq. 17's ``1/(C W)
+    ||phi(a) - phi(b)||^2``, mean over crops) between input and target of the same crop
+    (``phi_pair``), input and target of different crops (``phi_cross``), two inputs and two
+    targets of different crops (``phi_inputs``, ``phi_targets``), and ``phi_pair_ratio =
+    phi_pair / phi_cross``: near 1 when the embedding tells inputs from targets more than it
+    tells crops apart (the seed's Fig. 6 concern), well below 1 when it keeps the content.
     """
 
     config_cls: ClassVar[type[TrainConfig]] = AETrainConfig
@@ -302,7 +329,11 @@ class AEKimSatheRecipe(Recipe):
         super().__init__(cfg)
         c = make_config(cfg.model, cfg.preset)
         self.rate, self.unit = int(c.sample_rate), 2 ** int(c.blocks)
-        self.samples = self.target_length(cfg.segment_samples)
+        self.samples = (cfg.segment_samples if cfg.pairs_program is not None
+                        else self.target_length(cfg.segment_samples))
+        if cfg.pairs_program is not None and (cfg.segment_samples < self.unit or cfg.segment_samples % self.unit):
+            raise ValueError(f"pair mode: segment_samples {cfg.segment_samples} (samples at {self.rate} Hz) must be "
+                             f"a positive multiple of the autoencoder's stride {self.unit}")
         if self.samples < self.unit:
             raise ValueError(f"segment_samples {cfg.segment_samples} at {cfg.corpus_rate} Hz gives fewer than "
                              f"{self.unit} samples at {self.rate} Hz, the least this autoencoder takes")
@@ -356,16 +387,67 @@ class AEKimSatheRecipe(Recipe):
     def adversarial(self, step: int) -> bool:
         return False
 
+    # -- pair mode (seed 001 Sec. V-A) ---------------------------------------------------------
+    @property
+    def pair_mode(self) -> bool:
+        return self.cfg.pairs_program is not None
+
+    def data(self, corpus):
+        """Corpus mode: ``None`` (the loop cuts corpus clips). Pair mode: ``(train, val)`` from the
+        pair set ``corpus``: random ``(x (1, n), y (1, n))`` training crops and a fixed
+        validation batch ``(x, y)`` of up to ``val_items`` grid crops spread over the val split.
+
+        Raises:
+            ValueError: no pair set, one at another rate than the model's, or without the program.
+        """
+        if not self.pair_mode:
+            return super().data(corpus)
+        from ..data.pairs import PairDataset, read_manifest
+        from .xfer_training import _AddChannel
+        if corpus is None:
+            raise ValueError("ae-kimsathe with pairs_program trains on a pair set: give --data DIR "
+                             "(built by 'rtgan data pairs')")
+        rates = {int(r["sample_rate"]) for r in read_manifest(Path(corpus))}
+        if rates != {self.rate}:
+            raise ValueError(f"pair set {corpus} is at {sorted(rates)} Hz; this autoencoder runs at {self.rate} Hz")
+        c = self.cfg
+        train = PairDataset(corpus, "train", c.pairs_program, crop=self.samples, random_crop=True, seed=c.seed)
+        val = PairDataset(corpus, "val", c.pairs_program, crop=self.samples, random_crop=False)
+        idx = torch.linspace(0, len(val) - 1, min(c.val_items, len(val))).round().long().unique().tolist()
+        items = [val[i] for i in idx]
+        return _AddChannel(train), tuple(torch.stack(parts)[:, None] for parts in zip(*items))
+
+    def data_manifest(self, corpus):
+        return Path(corpus) / "pairs.jsonl" if self.pair_mode else super().data_manifest(corpus)
+
+    @staticmethod
+    def kind(step: int) -> int:
+        """Pair mode: which part of a batch ``(x, y)`` generator step ``step`` reconstructs (0 even, 1 odd)."""
+        return step % 2
+
+    # -- the steps -----------------------------------------------------------------------------
     def generate(self, nets, batch):
+        if self.pair_mode:  # the step's kind is known in generator_loss only: the forward runs there
+            return batch
         return nets["generator"](batch[0])
 
     def generator_loss(self, nets, batch, out, step):
+        if self.pair_mode:
+            k = self.kind(step)
+            y = batch[k]
+            loss = ((nets["generator"](y).float() - y) ** 2).mean()  # L_time of this step's kind
+            v = float(loss.detach())
+            return loss, {"gen_time": v, "gen_total": v, ("gen_time_input", "gen_time_target")[k]: v}
         loss = ((out.float() - batch[0]) ** 2).mean()  # L_time, eq. 15 (averaged over the batch)
         v = float(loss.detach())
         return loss, {"gen_time": v, "gen_total": v}
 
     def validate(self, nets, val, batch: int = 8) -> dict[str, float]:
-        """Mean SNR (dB) of the reconstruction against its input, and its MSE (``loss`` = ``mse``, ``L_time``)."""
+        """Mean SNR (dB) of the reconstruction against its input, and its MSE (``loss`` = ``mse``, ``L_time``).
+
+        Pair mode: see the class docstring."""
+        if self.pair_mode:
+            return self._validate_pairs(nets, val, batch)
         from ..metrics import snr
         g = nets["generator"]
         dev = next(g.parameters()).device
@@ -376,3 +458,34 @@ class AEKimSatheRecipe(Recipe):
             rows.append(torch.stack([snr(y_hat[:, 0], y[:, 0]), ((y_hat - y) ** 2).mean(dim=(1, 2))], dim=1).cpu())
         m = torch.cat(rows).mean(dim=0).tolist()
         return {"snr_db": m[0], "mse": m[1], "loss": m[1]}
+
+    def _validate_pairs(self, nets, val, batch: int) -> dict[str, float]:
+        from ..metrics import snr
+        g = nets["generator"]
+        dev = next(g.parameters()).device
+        rec: dict[str, list[torch.Tensor]] = {"snr_x": [], "mse_x": [], "snr_y": [], "mse_y": []}
+        phis: list[list[torch.Tensor]] = [[], []]
+        for i in range(0, val[0].shape[0], batch):
+            for k, tag in ((0, "x"), (1, "y")):
+                s = val[k][i:i + batch].to(dev)
+                z = g.encode(s)
+                s_hat = g.decode(z).float()
+                rec[f"snr_{tag}"].append(snr(s_hat[:, 0], s[:, 0]).cpu())
+                rec[f"mse_{tag}"].append(((s_hat - s) ** 2).mean(dim=(1, 2)).cpu())
+                phis[k].append(z.float().cpu())
+        m = {k: float(torch.cat(v).mean()) for k, v in rec.items()}
+        zx, zy = torch.cat(phis[0]), torch.cat(phis[1])
+
+        def dist(a: torch.Tensor, b: torch.Tensor) -> float:  # eq. 17 per crop, mean over crops
+            return float(((a - b) ** 2).mean(dim=(1, 2)).mean())
+
+        out = {"snr_db_input": m["snr_x"], "snr_db_target": m["snr_y"], "mse_input": m["mse_x"],
+               "mse_target": m["mse_y"], "snr_db": (m["snr_x"] + m["snr_y"]) / 2, "mse": (m["mse_x"] + m["mse_y"]) / 2}
+        out["loss"] = out["mse"]
+        out["phi_pair"] = dist(zx, zy)
+        if zx.shape[0] > 1:  # another crop: the next one, cyclically (a derangement)
+            out["phi_cross"] = dist(zx, zy.roll(1, 0))
+            out["phi_inputs"] = dist(zx, zx.roll(1, 0))
+            out["phi_targets"] = dist(zy, zy.roll(1, 0))
+            out["phi_pair_ratio"] = out["phi_pair"] / max(out["phi_cross"], 1e-30)
+        return out

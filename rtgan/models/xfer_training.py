@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..losses import content_loss, gradient_penalty, power_spectrogram_loss, time_mse
+from ..losses import FREQ_SCALES, content_loss, gradient_penalty, power_spectrogram_loss, time_mse
 from .layers import Inception1d, PixelUnshuffle1d
 from .recipe import Batch, Nets, Recipe, TrainConfig
 from .registry import make_config, register_recipe
@@ -103,6 +103,25 @@ class XferTrainConfig(TrainConfig):
         content_net, content_net_sha256: the frozen autoencoder of L_ae (g3) by registered name and
             content hash (:func:`rtgan.training.frozen.content_hash`).
         input_program: the pair set's input program (0: piano).
+        freq_scale: the STFT scaling of L_freq (g2; ``scale`` of
+            :func:`rtgan.losses.power_spectrogram_loss`). ``"none"`` (the unnormalised STFT) leaves ``lambda_f L_freq`` ~10^5 times ``L_time``, so the seed's
+            ``lambda_f = 10`` does not give the "comparable level of importance" of Sec. V-B.
+            Measured on /work/pairs (300 train grid crops of 8192 samples, piano vs violin,
+            program 40; input RMS 0.011, target RMS 0.023), ``10 L_freq / L_time`` as a ratio of
+            the means over crops (median of per-crop ratios in brackets):
+
+            ========  ==================  ==================
+            scale     silent output       input as output
+            ========  ==================  ==================
+            none      8.0e5 (2.6e5)       5.4e5 (1.7e5)
+            window    7.2e-7 (2.4e-7)     4.9e-7 (1.6e-7)
+            energy    1.35 (0.44)         0.91 (0.29)
+            fft       0.19 (0.06)         0.13 (0.04)
+            ========  ==================  ==================
+
+            (``L_time`` 5.2e-4 silent, 6.8e-4 input.) ``"energy"`` (STFT divided by
+            ``sqrt(sum w^2)``) is the scaling under which ``lambda_f = 10`` makes the two terms
+            comparable, so it is the default. The ratio still grows with the level squared.
     """
 
     model: str = "xfer-violin"
@@ -124,8 +143,11 @@ class XferTrainConfig(TrainConfig):
     content_net: str = "ae-kimsathe"
     content_net_sha256: str = ""
     input_program: int = 0
+    freq_scale: str = "energy"
 
     def __post_init__(self) -> None:
+        if self.freq_scale not in FREQ_SCALES:
+            raise ValueError(f"xfer: freq_scale must be one of {', '.join(FREQ_SCALES)}, got {self.freq_scale!r}")
         if self.loss not in COMPOSITE_LOSSES:
             raise ValueError(f"xfer: loss must be one of {', '.join(COMPOSITE_LOSSES)}, got {self.loss!r}")
         if self.n_critic < 1:
@@ -235,7 +257,7 @@ class XferRecipe(Recipe):
         loss = time_mse(y_hat, y)
         terms = {"time": float(loss.detach())}
         if "freq" in self.terms:
-            f = power_spectrogram_loss(y_hat, y)
+            f = power_spectrogram_loss(y_hat, y, scale=c.freq_scale)
             loss = loss + c.lambda_f * f
             terms["freq"] = float(f.detach())
         if "ae" in self.terms:
@@ -258,7 +280,7 @@ class XferRecipe(Recipe):
         y_hat = nets["generator"](x).float()
         composite = time_mse(y_hat, y)
         if "freq" in self.terms:
-            composite = composite + self.cfg.lambda_f * power_spectrogram_loss(y_hat, y)
+            composite = composite + self.cfg.lambda_f * power_spectrogram_loss(y_hat, y, scale=self.cfg.freq_scale)
         if "ae" in self.terms:
             composite = composite + self.cfg.lambda_ae * content_loss(self._content(nets), y_hat, y)
         return {"loss": float(time_mse(y_hat, y)), "composite": float(composite),
