@@ -87,7 +87,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MANIFEST", "CONFIG_FILE", "PROGRAM_NAMES", "PairSetConfig", "piece_id", "score_cost",
            "split_pieces",
            "select_pair_pieces", "check_pair_tools", "render_pair", "build_pairs", "read_manifest", "read_config",
-           "PairDataset", "input_target_snr"]
+           "PairDataset", "WithChannel", "input_target_snr"]
 
 #: Manifest file name inside a pair-set folder.
 MANIFEST = "pairs.jsonl"
@@ -751,3 +751,21 @@ def input_target_snr(root: Path | str, split: str, target_program: int, crop: in
     level = 10 * math.log10(energy[0] / energy[1]) if energy[0] > 0 and energy[1] > 0 else float("nan")
     return {"mean": float(v.mean()), "std": float(v.std()), "n": int(v.size), "level_db": float(level),
             "values": values, "keys": keys}
+
+
+class WithChannel(Dataset):
+    """``(input (n,), target (n,))`` items as ``((1, n), (1, n))``, passing ``set_epoch`` through."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> Batch:
+        x, y = self.ds[i]
+        return x[None], y[None]
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.ds, "set_epoch"):
+            self.ds.set_epoch(epoch)

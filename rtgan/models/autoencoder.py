@@ -403,7 +403,7 @@ class AEKimSatheRecipe(Recipe):
         if not self.pair_mode:
             return super().data(corpus)
         from ..data.pairs import PairDataset, read_manifest
-        from .xfer_training import _AddChannel
+        from ..data.pairs import WithChannel
         if corpus is None:
             raise ValueError("ae-kimsathe with pairs_program trains on a pair set: give --data DIR "
                              "(built by 'rtgan data pairs')")
@@ -415,7 +415,7 @@ class AEKimSatheRecipe(Recipe):
         val = PairDataset(corpus, "val", c.pairs_program, crop=self.samples, random_crop=False)
         idx = torch.linspace(0, len(val) - 1, min(c.val_items, len(val))).round().long().unique().tolist()
         items = [val[i] for i in idx]
-        return _AddChannel(train), tuple(torch.stack(parts)[:, None] for parts in zip(*items))
+        return WithChannel(train), tuple(torch.stack(parts)[:, None] for parts in zip(*items))
 
     def data_manifest(self, corpus):
         return Path(corpus) / "pairs.jsonl" if self.pair_mode else super().data_manifest(corpus)

@@ -228,7 +228,8 @@ class XferRecipe(Recipe):
         val = PairDataset(corpus, "val", self.target_program, crop=c.segment_samples, random_crop=False)
         idx = torch.linspace(0, len(val) - 1, min(c.val_items, len(val))).round().long().unique().tolist()
         items = [val[i] for i in idx]
-        as_item = _AddChannel(train)
+        from ..data.pairs import WithChannel
+        as_item = WithChannel(train)
         return as_item, tuple(torch.stack(parts)[:, None] for parts in zip(*items))
 
     def data_manifest(self, corpus: Any) -> Path:
@@ -286,24 +287,6 @@ class XferRecipe(Recipe):
         return {"loss": float(time_mse(y_hat, y)), "composite": float(composite),
                 "snr_db": float(snr(y_hat[:, 0], y[:, 0]).mean()),
                 "lsd": float(lsd(y_hat[:, 0], y[:, 0]).mean()), "input_snr_db": float(snr(x[:, 0], y[:, 0]).mean())}
-
-
-class _AddChannel(torch.utils.data.Dataset):
-    """``(input (n,), target (n,))`` items as ``((1, n), (1, n))``, passing ``set_epoch`` through."""
-
-    def __init__(self, ds: Any) -> None:
-        self.ds = ds
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int) -> Batch:
-        x, y = self.ds[i]
-        return x[None], y[None]
-
-    def set_epoch(self, epoch: int) -> None:
-        if hasattr(self.ds, "set_epoch"):
-            self.ds.set_epoch(epoch)
 
 
 for _name in TARGETS:  # one recipe class per registered name, each with its own presets

@@ -1,0 +1,162 @@
+"""Instrument classifier, MFCC distance and the instrument-transfer evaluation (seed 001, issue 18)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from rtgan.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from rtgan.evaluate_xfer import evaluate_xfer, mfcc, mfcc_distance
+from rtgan.instrument import (DEFAULT_PATH, classify, load_instrument_classifier,
+                              train_instrument_classifier)
+
+SR = 16000
+PROGS = ("0", "24", "40", "73")
+
+
+def _render(prog: str, f: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Distinct synthetic timbres of the same notes: decaying sine ('piano'), plucked bright ('guitar'),
+    sustained sawtooth ('violin'), sine with breath noise ('flute')."""
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    env = t % 0.25
+    rng = np.random.default_rng(int(prog))
+    if prog == "0":
+        return 0.3 * np.sin(phase) * np.exp(-8 * env)
+    if prog == "24":
+        return 0.2 * sum(np.sin(h * phase) / h ** 0.5 for h in range(1, 9)) * np.exp(-20 * env)
+    if prog == "40":
+        return 0.15 * sum(np.sin(h * phase) / h for h in range(1, 12))
+    return 0.3 * np.sin(phase) + 0.03 * rng.standard_normal(len(t))
+
+
+@pytest.fixture(scope="module")
+def pair_set(tmp_path_factory):
+    """A pair set in rtgan.data.pairs's layout (as tests/test_xfer.py's), four programs, 2 s pieces."""
+    root = tmp_path_factory.mktemp("pairs4")
+    rows = []
+    rng = np.random.default_rng(0)
+    for k, split in enumerate(["train"] * 4 + ["val"] * 2 + ["test"] * 2):
+        n = 2 * SR
+        t = np.arange(n) / SR
+        f0 = 110.0 * 2 ** (rng.integers(0, 24, size=8) / 12)
+        f = f0[np.repeat(np.arange(8), n // 8)]
+        paths = {}
+        for prog in PROGS:
+            rel = f"{int(prog):03d}/p{k}.flac"
+            (root / rel).parent.mkdir(exist_ok=True)
+            sf.write(root / rel, _render(prog, f, t).astype(np.float32), SR, subtype="PCM_24")
+            paths[prog] = rel
+        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": SR,
+                     "samples": n, "seconds": 2.0, "split": split})
+    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+@pytest.fixture(scope="module")
+def classifier_path(pair_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clf") / "ic.safetensors"
+    meta = train_instrument_classifier(pair_set, out, steps=60, eval_every=20, train_crops_per_file=6,
+                                       progress=False, command="test")
+    return out, meta
+
+
+def test_classifier_learns_distinct_timbres_and_round_trips_strictly(classifier_path, tmp_path):
+    path, meta = classifier_path
+    assert meta["programs"] == [0, 24, 40, 73]
+    assert meta["accuracy"]["test"] > 0.5  # chance: 0.25
+    conf = np.asarray(meta["test_confusion"])
+    assert conf.shape == (4, 4) and conf.sum() == meta["crops"]["test"]
+    assert path.stat().st_size < 1_000_000
+    model = load_instrument_classifier(path)
+    assert model.metadata["accuracy"] == meta["accuracy"]
+    tensors, m = read_checkpoint(path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, tensors[k])
+    # strict: an extra or a missing tensor is refused
+    save_checkpoint(tmp_path / "extra.safetensors", {**tensors, "junk": torch.zeros(1)}, m)
+    with pytest.raises(CheckpointError):
+        load_instrument_classifier(tmp_path / "extra.safetensors")
+    save_checkpoint(tmp_path / "missing.safetensors", {k: v for k, v in tensors.items() if k != "feature_std"}, m)
+    with pytest.raises(CheckpointError):
+        load_instrument_classifier(tmp_path / "missing.safetensors")
+    # classify: programs, not indices; silence is handled
+    x = np.zeros((3, 8192), np.float32)
+    x[1] = np.sin(2 * np.pi * 220 * np.arange(8192) / SR)
+    out = classify(model, x)
+    assert out.shape == (3,) and out[0] == out[2] == -1 and out[1] in {0, 24, 40, 73}
+
+
+def test_mfcc_distance_zero_for_identical_positive_otherwise_and_matches_librosa():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(8192) * 0.1
+    b = np.sin(2 * np.pi * 440 * np.arange(8192) / SR)
+    assert mfcc_distance(a, a, SR) == 0.0
+    assert mfcc_distance(a, b, SR) > 1.0
+    batch = mfcc_distance(np.stack([a, a]), np.stack([a, b]), SR)
+    assert batch.shape == (2,) and batch[0] == 0.0 and batch[1] == pytest.approx(mfcc_distance(a, b, SR))
+    librosa = pytest.importorskip("librosa")
+    for x in (a, b, np.zeros(8192)):
+        ref = librosa.feature.mfcc(y=x, sr=SR, n_mfcc=20)
+        np.testing.assert_allclose(mfcc(x, SR), ref, rtol=1e-5, atol=1e-3)
+    ref_d = np.linalg.norm(librosa.feature.mfcc(y=a, sr=SR) - librosa.feature.mfcc(y=b, sr=SR), axis=0).mean()
+    assert mfcc_distance(a, b, SR) == pytest.approx(ref_d, rel=1e-5)
+
+
+def test_evaluate_xfer_untrained_model_is_silent_and_input_row_is_input_target_snr(pair_set, classifier_path):
+    from rtgan.data.pairs import PairDataset, input_target_snr
+    from rtgan.metrics import lsd
+    from rtgan.models import registry
+    model = registry.build("xfer-violin", "tiny")
+    clf = load_instrument_classifier(classifier_path[0])
+    res = evaluate_xfer(model, pair_set, "test", classifier=clf, progress=False)
+    ds = PairDataset(pair_set, "test", 40, crop=8192, random_crop=False)
+    assert res.settings["crops"] == len(ds) == len(res.crops)
+    t = res.table
+    # silent output: SNR = 10 log10((||t||^2 + eps) / (||t - 0||^2 + eps)) = 0 dB exactly
+    assert t["output"]["snr_db"]["mean"] == 0.0 and t["output"]["snr_db"]["std"] == 0.0
+    x, y = ds[0]
+    y = y.double().numpy()
+    hand_lsd = lsd(np.zeros_like(y), y)
+    assert res.crops[0]["out_lsd"] == pytest.approx(hand_lsd)
+    ref = input_target_snr(pair_set, "test", 40)
+    assert t["input"]["snr_db"]["mean"] == pytest.approx(ref["mean"], abs=1e-9)
+    assert t["input"]["snr_db"]["std"] == pytest.approx(ref["std"], abs=1e-9)
+    assert t["input"]["mfcc_distance"]["mean"] > 0 and t["output"]["mfcc_distance"]["mean"] > 0
+    assert t["output"]["target_share"] == 0.0 and t["output"]["assigned"]["silent"] == 1.0  # silence: no instrument
+    for row in ("output", "input", "target"):
+        assert 0.0 <= t[row]["target_share"] <= 1.0
+        assert sum(t[row]["assigned"].values()) == pytest.approx(1.0)
+    assert t["target"]["target_share"] > t["input"]["target_share"]
+    json.loads(res.to_json(model="xfer-violin"))
+    res.print_table()
+    part = evaluate_xfer(model, pair_set, "test", classifier=None, max_crops=2, progress=False)
+    assert part.settings["crops"] == 2 and part.table["output"]["target_share"] is None
+
+
+def test_cli_eval_branches_to_xfer_and_writes_json(pair_set, classifier_path, tmp_path, monkeypatch):
+    import rtgan.instrument as instrument
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+    ckpt = save_generator(tmp_path / "xv.safetensors", registry.build("xfer-violin", "tiny"), {"steps": 0})
+    monkeypatch.setattr(instrument, "DEFAULT_PATH", classifier_path[0])
+    out = tmp_path / "eval.json"
+    argv = ["eval", "--model", "xfer-violin", "--checkpoint", str(ckpt), "--data", str(pair_set), "--split", "test",
+            "--json", str(out), "--max-clips", "3", "-q"]
+    assert main(argv) == 0
+    d = json.loads(out.read_text())
+    assert d["model"] == "xfer-violin" and d["settings"]["crops"] == 3
+    assert d["table"]["output"]["snr_db"]["mean"] == 0.0
+    monkeypatch.setattr(instrument, "DEFAULT_PATH", tmp_path / "absent.safetensors")
+    assert main(argv) != 0
+
+
+@pytest.mark.skipif(not DEFAULT_PATH.exists(), reason="no shipped instrument classifier")
+def test_shipped_classifier_loads_and_its_test_accuracy_is_high():
+    model = load_instrument_classifier(DEFAULT_PATH)
+    assert model.programs == (0, 24, 40, 73)
+    assert model.metadata["accuracy"]["test"] >= 0.8
+    assert DEFAULT_PATH.stat().st_size < 1_000_000
