@@ -36,8 +36,11 @@ def test_the_lowest_loss_or_highest_snr_wins_ties_go_to_the_earliest(tmp_path):
         select_snapshot(run, "visqol")
     with pytest.raises(FileNotFoundError, match="no snapshots directory"):
         select_snapshot(tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="no snapshot after step 0"):
+    with pytest.raises(FileNotFoundError, match="no snapshot from step 1 on"):
         select_snapshot(run, "lsd")
+    # a later minimum step leaves the earlier snapshots out (a progressive GAN grown to full size)
+    assert select_snapshot(run, min_step=250).step == 300
+    assert select_snapshot(run, min_step=250).candidates == [(300, 2.0)]
 
 
 def test_release_copies_the_weights_and_records_the_choice(tmp_path):

@@ -102,6 +102,9 @@ def add_parsers(sub) -> None:
                     help="validation metric that chooses (logged at each snapshot; default: %(default)s, the "
                          "recipe's validation loss; snr_db: highest wins, the others lowest)")
     se.add_argument("--out", required=True, help="release checkpoint to write (.safetensors + .json)")
+    se.add_argument("--min-step", type=int, default=1,
+                    help="consider snapshots from this step on, e.g. once a progressive GAN (reverbsynth) has grown "
+                         "to full size (default: %(default)s)")
 
     from ..audio.bandlimit import BAND_LIMITERS
     ca = sub.add_parser("calibrate", help="sr-hifigan: choose the generated band's level (residual gain) on the "
@@ -297,7 +300,7 @@ def _speech_png(path: str) -> Path:
 def cmd_select(args, argv) -> int:
     """``rtgan select``: :func:`rtgan.training.select.select_snapshot` then :func:`~rtgan.training.select.release`."""
     from ..training.select import describe, release, select_snapshot
-    sel = select_snapshot(args.run_dir, args.metric)
+    sel = select_snapshot(args.run_dir, args.metric, args.min_step)
     out = release(sel, args.out, command=common.command_line(argv))
     print(f"selected {sel.path.name}, {describe(sel)}; wrote {out}")
     return 0

@@ -39,8 +39,11 @@ class Selection:
     candidates: list[tuple[int, float]]
 
 
-def select_snapshot(run_dir: str | Path, metric: str = "loss") -> Selection:
+def select_snapshot(run_dir: str | Path, metric: str = "loss", min_step: int = 1) -> Selection:
     """The snapshot of ``run_dir`` with the best validation ``metric`` (ties: the earliest).
+
+    ``min_step``: only snapshots from this step on are candidates (a progressive GAN's
+    validation metric compares like with like only once it has grown to full size).
 
     Raises:
         ValueError: an unknown metric.
@@ -60,11 +63,12 @@ def select_snapshot(run_dir: str | Path, metric: str = "loss") -> Selection:
             continue
         value = meta.get("metrics", {}).get("val", {}).get(metric)
         step = meta.get("steps")
-        if weights.exists() and isinstance(step, int) and step > 0 and isinstance(value, (int, float)) \
+        if weights.exists() and isinstance(step, int) and step >= max(1, min_step) and isinstance(value, (int, float)) \
                 and math.isfinite(value):
             rows.append((step, float(value), weights))
     if not rows:
-        raise FileNotFoundError(f"{snaps}: no snapshot after step 0 with a finite validation {metric!r}")
+        raise FileNotFoundError(f"{snaps}: no snapshot from step {max(1, min_step)} on with a finite validation "
+                                f"{metric!r}")
     rows.sort(key=lambda r: r[0])
     sign = -1.0 if METRICS[metric] else 1.0
     step, value, path = min(rows, key=lambda r: (sign * r[1], r[0]))
