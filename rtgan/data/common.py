@@ -118,3 +118,46 @@ def load_mono(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int, i
     if not np.all(np.isfinite(mono)):
         raise ValueError("non-finite samples")
     return mono, int(sr), int(x.shape[1])
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 hex digest of a file's bytes (read in 4 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def peak_dbfs(x: np.ndarray) -> float:
+    """Peak level of ``x`` in dBFS, rounded to 1e-3 dB (``-inf`` for silence or no samples)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return round(20.0 * math.log10(peak), 3) if peak > 0 else -math.inf
+
+
+def run_tasks(fn, tasks: list, workers: int, desc: str, unit: str, progress: bool = True) -> list:
+    """``[fn(t) for t in tasks]`` in completion order, with a tqdm bar: in this process when
+    ``workers <= 1``, else in a spawn process pool of ``workers`` (pending tasks are cancelled
+    when one fails or on Ctrl-C). ``fn`` must be picklable (a module-level function)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm import tqdm
+    results: list = []
+    with tqdm(total=len(tasks), desc=desc, unit=unit, disable=not progress, dynamic_ncols=True) as bar:
+        if workers <= 1:
+            for t in tasks:
+                results.append(fn(t))
+                bar.update(1)
+            return results
+        with ProcessPoolExecutor(max_workers=int(workers), mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(fn, t) for t in tasks]
+            try:
+                for fut in as_completed(futures):
+                    results.append(fut.result())
+                    bar.update(1)
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    return results

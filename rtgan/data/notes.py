@@ -39,7 +39,6 @@ with it and every listed file is a complete set.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 import importlib.metadata
 import json
@@ -48,9 +47,7 @@ import math
 import re
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -61,7 +58,7 @@ from torch.utils.data import Dataset
 
 from ..audio.io import resample, write_audio
 from ..fileio import atomic_write_text
-from .common import SPLITS, load_mono, unit_hash
+from .common import SPLITS, file_sha256, load_mono, peak_dbfs, run_tasks, unit_hash
 from .midi.render import MAX_RENDER_SAMPLE_RATE, render_midi
 from .midi.tools import (SOURCE_NAME, MidiSourceError, MissingToolError, find_fluidsynth, fluidsynth_version,
                          soundfont_path)
@@ -301,14 +298,6 @@ def _dist_version(name: str) -> str:
         return ""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- rendering
 
 def _write_note_midi(path: Path, program: int, pitch: int, velocity: int, note_seconds: float,
@@ -327,11 +316,6 @@ def _write_note_midi(path: Path, program: int, pitch: int, velocity: int, note_s
     tr.append(mido.Message("note_off", channel=0, note=int(pitch), velocity=0, time=off))
     tr.append(mido.MetaMessage("end_of_track", time=max(end - off, 0)))
     mid.save(str(path))
-
-
-def _peak_dbfs(x: np.ndarray) -> float:
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    return round(20.0 * math.log10(peak), 3) if peak > 0 else -math.inf
 
 
 def render_note(program: int, pitch: int, velocity: int, cfg: NoteSetConfig = NoteSetConfig(),
@@ -374,7 +358,7 @@ def _render_task(task: tuple) -> dict:
     cfg = NoteSetConfig.from_dict(cfg_dict)
     dry, wet = render_note(program, pitch, velocity, cfg, soundfont=sf2)
     name = note_name(program, pitch, velocity)
-    peak_dry = _peak_dbfs(dry)
+    peak_dry = peak_dbfs(dry)
     if not peak_dry >= cfg.silence_dbfs:
         return {"skipped": name, "peak_dbfs": peak_dry, "rows": []}
     rows = []
@@ -382,7 +366,7 @@ def _render_task(task: tuple) -> dict:
         rel = f"{label}/{name}"
         write_audio(Path(out_dir) / rel, audio, cfg.sample_rate, subtype="PCM_24")
         rows.append({"path": rel, "program": program, "pitch": pitch, "velocity": velocity, "label": label,
-                     "split": split, "peak_dbfs": _peak_dbfs(audio), "sample_rate": cfg.sample_rate})
+                     "split": split, "peak_dbfs": peak_dbfs(audio), "sample_rate": cfg.sample_rate})
     return {"skipped": None, "rows": rows}
 
 
@@ -424,7 +408,7 @@ def build_notes(out_dir: Path | str, cfg: NoteSetConfig = NoteSetConfig(), progr
     if not isinstance(cfg, NoteSetConfig):
         raise TypeError(f"cfg must be a NoteSetConfig, got {type(cfg).__name__}")
     tools = check_note_tools(soundfont)
-    target = _target(cfg, tools, _sha256(Path(tools["soundfont"])))
+    target = _target(cfg, tools, file_sha256(Path(tools["soundfont"])))
     if _is_complete(out_dir, target):
         log.info("%s already holds this note set: nothing to render", out_dir)
         return out_dir
@@ -435,25 +419,8 @@ def build_notes(out_dir: Path | str, cfg: NoteSetConfig = NoteSetConfig(), progr
     cfg_dict = cfg.to_dict()
     tasks = [(p, n, v, splits[(p, n)], cfg_dict, str(out_dir), tools["soundfont"])
              for p in cfg.programs for n in cfg.pitches for v in cfg.velocities]
-    from tqdm import tqdm
     start = time.monotonic()
-    results: list[dict] = []
-    with tqdm(total=len(tasks), desc="notes", unit="note", disable=not progress, dynamic_ncols=True) as bar:
-        if workers <= 1:
-            for t in tasks:
-                results.append(_render_task(t))
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=int(workers), mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_render_task, t) for t in tasks]
-                try:
-                    for fut in as_completed(futures):
-                        results.append(fut.result())
-                        bar.update(1)
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+    results: list[dict] = run_tasks(_render_task, tasks, workers, "notes", "note", progress)
     skipped = sorted(r["skipped"] for r in results if r["skipped"])
     for name in skipped:
         log.warning("skipped %s: silent (dry peak below %.0f dBFS)", name, cfg.silence_dbfs)

@@ -53,7 +53,6 @@ in the seed, on MAESTRO).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.metadata
 import json
 import logging
@@ -62,9 +61,7 @@ import re
 import tempfile
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterable
 
@@ -75,7 +72,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from ..audio.io import resample, write_audio
 from ..fileio import atomic_write_text
-from .common import SPLITS, load_mono, unit_hash
+from .common import SPLITS, file_sha256, load_mono, peak_dbfs, run_tasks, unit_hash
 from .midi.export import export_midi, rewrite_programs
 from .midi.pieces import GM_PROGRAMS, resolve_pieces
 from .midi.render import MAX_RENDER_SAMPLE_RATE, render_midi
@@ -351,20 +348,7 @@ def check_pair_tools(soundfont: Path | str | None = None) -> dict:
     return facts
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- rendering
-
-def _peak_dbfs(x: np.ndarray) -> float:
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
-    return round(20.0 * math.log10(peak), 3) if peak > 0 else -math.inf
-
 
 def _drum_notes(midi_path: Path) -> int:
     """Note-ons with velocity > 0 on channel 10 (GM drums)."""
@@ -412,7 +396,7 @@ def _pair_task(task: tuple) -> dict:
         audio = render_pair(Path(root) / rel, cfg, soundfont=sf2)
     except MidiSourceError as e:
         return {"piece": rel, "skipped": str(e)}
-    peaks = {p: _peak_dbfs(x) for p, x in audio.items()}
+    peaks = {p: peak_dbfs(x) for p, x in audio.items()}
     quiet = [p for p, v in peaks.items() if not v >= cfg.silence_dbfs]
     if quiet:
         return {"piece": rel, "skipped": f"silent (program {quiet[0]} peaks at {peaks[quiet[0]]} dBFS)"}
@@ -471,7 +455,7 @@ def build_pairs(out_dir: Path | str, cfg: PairSetConfig = PairSetConfig(), progr
         raise ValueError(f"workers must be at least 1, got {workers}")
     tools = check_pair_tools(soundfont)
     pieces = select_pair_pieces(cfg)
-    target = _target(cfg, tools, _sha256(Path(tools["soundfont"])), pieces)
+    target = _target(cfg, tools, file_sha256(Path(tools["soundfont"])), pieces)
     if _is_complete(out_dir, target):
         log.info("%s already holds this pair set: nothing to render", out_dir)
         return out_dir
@@ -480,25 +464,8 @@ def build_pairs(out_dir: Path | str, cfg: PairSetConfig = PairSetConfig(), progr
     (out_dir / CONFIG_FILE).unlink(missing_ok=True)
     cfg_dict = cfg.to_dict()
     tasks = [(str(root), rel, split, cfg_dict, str(out_dir), tools["soundfont"]) for root, rel, split in pieces]
-    from tqdm import tqdm
     start = time.monotonic()
-    results: list[dict] = []
-    with tqdm(total=len(tasks), desc="pairs", unit="piece", disable=not progress, dynamic_ncols=True) as bar:
-        if workers <= 1:
-            for t in tasks:
-                results.append(_pair_task(t))
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=int(workers), mp_context=get_context("spawn")) as pool:
-                futures = [pool.submit(_pair_task, t) for t in tasks]
-                try:
-                    for fut in as_completed(futures):
-                        results.append(fut.result())
-                        bar.update(1)
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+    results: list[dict] = run_tasks(_pair_task, tasks, workers, "pairs", "piece", progress)
     skipped = {r["piece"]: r["skipped"] for r in results if r["skipped"]}
     for piece, reason in sorted(skipped.items()):
         log.warning("skipped %s: %s", piece, reason)
@@ -756,13 +723,13 @@ def input_target_snr(root: Path | str, split: str, target_program: int, crop: in
 class WithChannel(Dataset):
     """``(input (n,), target (n,))`` items as ``((1, n), (1, n))``, passing ``set_epoch`` through."""
 
-    def __init__(self, ds: Any) -> None:
+    def __init__(self, ds: Dataset) -> None:
         self.ds = ds
 
     def __len__(self) -> int:
         return len(self.ds)
 
-    def __getitem__(self, i: int) -> Batch:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.ds[i]
         return x[None], y[None]
 

@@ -32,7 +32,7 @@ This is a note model (kind ``"note"``): :meth:`ReverbSynthGenerator.render_note`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -31,7 +31,6 @@ the log magnitude's range over the first batches maps to tanh's [-1, 1].
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar

@@ -40,7 +40,6 @@ settings that the new manifest does not list are deleted (``prune``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import multiprocessing as mp
@@ -97,12 +96,9 @@ def build_summary(out_dir: Path | str, cache_dir: Path | str | None = None,
 
 
 def manifest_hash(path: Path | str) -> str:
-    """sha256 hex digest of the bytes of a manifest file (or any file)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 hex digest of the bytes of a manifest file (or any file): :func:`rtgan.data.common.file_sha256`."""
+    from ..common import file_sha256
+    return file_sha256(path)
 
 
 def _prune(out_dir: Path, names: Sequence[str], keep: set[str]) -> int:
