@@ -464,13 +464,7 @@ def _cmd_eval_notes(args, argv) -> int:
     result.print_table()
     t = result.timing
     print(f"{t['real_notes']} real and {t['generated_notes']} generated notes in {t['seconds']:.1f} s")
-    if args.json:
-        from ..fileio import atomic_write_text
-        meta = getattr(model, "metadata", {}) or {}
-        atomic_write_text(args.json, result.to_json(
-            model=args.model, checkpoint=args.checkpoint or "shipped", steps=meta.get("steps"),
-            training_command=meta.get("command"), split=args.split, command=common.command_line(argv)))
-        print(f"wrote {args.json}")
+    _write_eval_json(args, argv, model, result)
     if args.png:
         if not result.example or not hasattr(getattr(model, "config", None), "ifmel_spec"):
             print(f"no note or no IF-Mel representation to draw: {args.png} not written")
@@ -484,6 +478,19 @@ def _cmd_eval_notes(args, argv) -> int:
             except ImportError:
                 logging.warning("matplotlib not installed: no picture (pip install 'rtgan[dev]')")
     return 0
+
+
+def _write_eval_json(args, argv, model, result) -> None:
+    """``--json``: ``result.to_json`` with the model, its checkpoint, steps and training command, the split and
+    this command (written atomically); nothing without ``--json``."""
+    if not args.json:
+        return
+    from ..fileio import atomic_write_text
+    meta = getattr(model, "metadata", {}) or {}
+    atomic_write_text(args.json, result.to_json(
+        model=args.model, checkpoint=args.checkpoint or "shipped", steps=meta.get("steps"),
+        training_command=meta.get("command"), split=args.split, command=common.command_line(argv)))
+    print(f"wrote {args.json}")
 
 
 def _is_xfer_model(name: str) -> bool:
@@ -515,13 +522,7 @@ def _cmd_eval_xfer(args, argv) -> int:
                            progress=not args.quiet)
     result.print_table()
     print(f"{result.timing['crops']} crops in {result.timing['seconds']:.1f} s")
-    if args.json:
-        from ..fileio import atomic_write_text
-        meta = getattr(model, "metadata", {}) or {}
-        atomic_write_text(args.json, result.to_json(
-            model=args.model, checkpoint=args.checkpoint or "shipped", steps=meta.get("steps"),
-            training_command=meta.get("command"), split=args.split, command=common.command_line(argv)))
-        print(f"wrote {args.json}")
+    _write_eval_json(args, argv, model, result)
     return 0
 
 
