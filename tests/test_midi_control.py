@@ -376,3 +376,34 @@ def _live_with_controller(argv, play, check, duration):
                 break
     assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
     return runs
+
+
+def test_the_live_tick_lists_ports_rarely_and_not_while_messages_arrive(monkeypatch):
+    """Listing ports on a JACK server cost the graph a cycle (an xrun per listing on the dummy
+    driver), so the live loop's tick checks the port at most every POLL_INTERVAL_S, and not at
+    all while the port sends."""
+    from rtgan.engine import midi as m
+    ctl, b, lines = control()
+    calls = []
+    monkeypatch.setattr(ctl, "poll", lambda: calls.append(1) or True)
+    clock = [1000.0]
+    monkeypatch.setattr(m.time, "monotonic", lambda: clock[0])
+    ctl.connected, ctl._last_poll, ctl._last_message = True, 1000.0, 0.0
+    for dt in (1, 2, 5, 9.9):
+        clock[0] = 1000.0 + dt
+        ctl.maybe_poll()
+    assert calls == []
+    clock[0] = 1010.5
+    ctl.maybe_poll()
+    assert calls == [1]
+    ctl.handle([0xB0, 91, 10])  # a message at 1010.5: the port is there
+    clock[0] = 1021.0
+    ctl.maybe_poll()
+    assert calls == [1, 1]  # 10.5 s since the last message and the last listing
+    ctl.handle([0xB0, 91, 20])
+    clock[0] = 1025.0
+    ctl.maybe_poll()
+    assert calls == [1, 1]
+    ctl.connected = False  # a lost port is looked for at every tick
+    ctl.maybe_poll()
+    assert calls == [1, 1, 1]

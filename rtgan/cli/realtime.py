@@ -180,7 +180,7 @@ def cmd_live(args) -> int:
     try:
         summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
                            lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency,
-                           on_tick=midi.poll if midi is not None else None)
+                           on_tick=midi.maybe_poll if midi is not None else None)
     finally:
         if midi is not None:
             midi.close()
@@ -220,7 +220,7 @@ def _live_notes(args, model, params, sd) -> int:
     midi = setup_midi(args, bank, on_note=proc.note_event)
     try:
         summary = run_live(proc, ind, outd, duration=args.duration, status=None if args.quiet else print,
-                           lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency, on_tick=midi.poll)
+                           lock_memory=not args.no_mlock, wakeup_latency_us=args.cpu_dma_latency, on_tick=midi.maybe_poll)
     finally:
         midi.close()
     summary["params"] = {p.name: bank.target(p.name) for p in bank.params}

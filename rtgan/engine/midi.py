@@ -43,6 +43,8 @@ MODEL_CCS = (1,) + tuple(range(21, 32))
 #: the engine parameters' CCs
 ENGINE_CCS = {"wet": 91, "gain": 7}
 APIS = ("auto", "jack", "alsa")
+#: seconds between checks that the source port still exists, while it sends nothing (see MidiControl.maybe_poll)
+POLL_INTERVAL_S = 10.0
 
 
 class MidiError(RuntimeError):
@@ -233,6 +235,7 @@ class MidiControl:
         self.limited = RateLimitedLog(emit=log_line)
         self.say = log_line if log_line is not None else (lambda line: log.warning("%s", line))
         self.counts = {"applied": 0, "notes": 0, "malformed": 0, "unmapped": 0, "ignored": 0, "errors": 0}
+        self._last_message = self._last_poll = time.monotonic()
         self.port_name: str | None = None
         self.connected = False
         self._midi_in = None
@@ -243,9 +246,12 @@ class MidiControl:
     def handle(self, message) -> str | None:
         """Apply one MIDI message (a sequence of byte values). Never raises.
 
+        (Also notes the time: a port that sends is there, :meth:`maybe_poll` need not list ports.)
+
         Returns:
             ``"<name> = <value>"`` when a parameter was set, None otherwise.
         """
+        self._last_message = time.monotonic()
         try:
             return self._handle(message)
         except Exception as e:  # a bug here must not reach python-rtmidi's thread, let alone the stream
@@ -369,6 +375,17 @@ class MidiControl:
             except Exception as e:
                 self.limited("reopen", f"MIDI: cannot reopen {ports[i]!r}: {e}")
         return self.connected
+
+    def maybe_poll(self, interval_s: float = POLL_INTERVAL_S) -> bool:
+        """:meth:`poll` at most every ``interval_s`` seconds, and not while messages arrive (a port
+        that sends exists). For the live loop's tick: listing ports on a JACK server costs the
+        audio graph a cycle (measured on the JACK dummy driver: one xrun per listing, none
+        without), so it is done rarely. Returns ``connected``."""
+        now = time.monotonic()
+        if self.connected and (now - self._last_poll < interval_s or now - self._last_message < interval_s):
+            return True
+        self._last_poll = now
+        return self.poll()
 
     def close(self) -> None:
         """Stop listening and release the port."""
