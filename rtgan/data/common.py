@@ -7,6 +7,7 @@ neither of them.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -161,3 +162,26 @@ def run_tasks(fn, tasks: list, workers: int, desc: str, unit: str, progress: boo
                     f.cancel()
                 raise
     return results
+
+
+def read_jsonl(path: Path, build_hint: str) -> list[dict]:
+    """The rows of a JSON-lines manifest (blank lines skipped).
+
+    Raises:
+        FileNotFoundError: no such file; the message ends with ``build_hint`` (how to build it).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path.name} in {path.parent}: {build_hint}")
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_built_config(path: Path, build_hint: str) -> dict:
+    """``target.config`` of a set's ``*_config.json`` (written last by its build).
+
+    Raises:
+        FileNotFoundError: no such file (not built, or the build did not finish); ends with ``build_hint``.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no {path.name} in {path.parent}: {build_hint}")
+    return json.loads(path.read_text())["target"]["config"]

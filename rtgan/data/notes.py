@@ -58,7 +58,8 @@ from torch.utils.data import Dataset
 
 from ..audio.io import resample, write_audio
 from ..fileio import atomic_write_text
-from .common import SPLITS, file_sha256, load_mono, peak_dbfs, run_tasks, unit_hash
+from .common import (SPLITS, file_sha256, load_mono, peak_dbfs, read_built_config, read_jsonl, run_tasks,
+                     unit_hash)
 from .midi.render import MAX_RENDER_SAMPLE_RATE, render_midi
 from .midi.tools import (SOURCE_NAME, MidiSourceError, MissingToolError, find_fluidsynth, fluidsynth_version,
                          soundfont_path)
@@ -464,12 +465,7 @@ def read_manifest(root: Path | str) -> list[dict]:
     Raises:
         FileNotFoundError: ``root`` holds no ``notes.jsonl`` (build it with :func:`build_notes`).
     """
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"no {MANIFEST} in {root}: build the note set first "
-                                f"(rtgan.data.notes.build_notes({str(root)!r}))")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(Path(root) / MANIFEST, f"build the note set first (rtgan.data.notes.build_notes({str(root)!r}))")
 
 
 def read_config(root: Path | str) -> NoteSetConfig:
@@ -478,11 +474,7 @@ def read_config(root: Path | str) -> NoteSetConfig:
     Raises:
         FileNotFoundError: ``root`` holds no ``notes_config.json`` (not built, or the build did not finish).
     """
-    path = Path(root) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_FILE} in {root}: build the note set first "
-                                f"(rtgan.data.notes.build_notes({str(root)!r}))")
-    return NoteSetConfig.from_dict(json.loads(path.read_text())["target"]["config"])
+    return NoteSetConfig.from_dict(read_built_config(Path(root) / CONFIG_FILE, f"build the note set first (rtgan.data.notes.build_notes({str(root)!r}))"))
 
 
 def pitches(root: Path | str) -> list[int]:

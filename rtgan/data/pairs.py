@@ -72,7 +72,8 @@ from torch.utils.data import Dataset, get_worker_info
 
 from ..audio.io import resample, write_audio
 from ..fileio import atomic_write_text
-from .common import SPLITS, file_sha256, load_mono, peak_dbfs, run_tasks, unit_hash
+from .common import (SPLITS, file_sha256, load_mono, peak_dbfs, read_built_config, read_jsonl, run_tasks,
+                     unit_hash)
 from .midi.export import export_midi, rewrite_programs
 from .midi.pieces import GM_PROGRAMS, resolve_pieces
 from .midi.render import MAX_RENDER_SAMPLE_RATE, render_midi
@@ -504,11 +505,7 @@ def read_manifest(root: Path | str) -> list[dict]:
     Raises:
         FileNotFoundError: ``root`` holds no ``pairs.jsonl`` (build it with :func:`build_pairs`).
     """
-    path = Path(root) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"no {MANIFEST} in {root}: build the pair set first (rtgan data pairs --out {root})")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(Path(root) / MANIFEST, f"build the pair set first (rtgan data pairs --out {root})")
 
 
 def read_config(root: Path | str) -> PairSetConfig:
@@ -517,11 +514,7 @@ def read_config(root: Path | str) -> PairSetConfig:
     Raises:
         FileNotFoundError: ``root`` holds no ``pairs_config.json`` (not built, or the build did not finish).
     """
-    path = Path(root) / CONFIG_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {CONFIG_FILE} in {root}: build the pair set first "
-                                f"(rtgan data pairs --out {root})")
-    return PairSetConfig.from_dict(json.loads(path.read_text())["target"]["config"])
+    return PairSetConfig.from_dict(read_built_config(Path(root) / CONFIG_FILE, f"build the pair set first (rtgan data pairs --out {root})"))
 
 
 def _read_span(path: Path, start: int, frames: int) -> np.ndarray:
