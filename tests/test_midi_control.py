@@ -322,17 +322,19 @@ def test_live_cli_follows_a_cc_sweep_and_survives_garbage_with_no_xruns(jack_ser
 
 @pytest.mark.audio_server
 def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_path, capsys):
-    """``rtgan live`` with reverb-room (the live preset's size) and ``--midi``: a CC 1 sweep (the
-    default map's first model control) moves the decay, which the model's step runs with by the
-    end; garbage bytes change nothing; 0 xruns (retried as the test above)."""
+    """``rtgan live`` with reverb-room and ``--midi``: a CC 1 sweep (the default map's first model
+    control) moves the decay, which the model's step runs with by the end; garbage bytes change
+    nothing; 0 xruns (retried as the test above). The tiny preset: the live preset runs at RTF
+    ~0.25 here, and on a loaded 2-core CI machine its 10-20 ms compute spikes cost xruns in every
+    try; its speed is rtgan bench's to measure, this test is about the control path."""
     pytest.importorskip("rtmidi")
     from rtgan.checkpoint import save_generator
     from rtgan.models import registry
-    ckpt = save_generator(tmp_path / "room.safetensors", registry.build("reverb-room", "live"), {})
+    ckpt = save_generator(tmp_path / "room.safetensors", registry.build("reverb-room", "tiny"), {})
     src = _virtual_source("decay")
 
     def play(stop):
-        time.sleep(3.0)  # building the live preset's step takes a while on a loaded machine: the port must be up
+        time.sleep(3.0)  # building the step takes a while on a loaded machine: the port must be up
         for v in list(range(0, 128, 8)) + list(range(127, -1, -8)):
             src.send_message([0xB0, 1, v])
             src.send_message([0xF7, 0x01])  # malformed: a stray end of SysEx with data

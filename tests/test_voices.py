@@ -1,6 +1,7 @@
 """Note models played live (rtgan.engine.voices): the note cache, voices, release, velocity, morph;
 and ``rtgan live --model reverbsynth --midi`` on the JACK test server, recorded with jack_rec."""
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -142,8 +143,17 @@ def test_live_reverbsynth_plays_midi_notes_on_jack_with_the_stated_latency_and_n
     pitches = (33, 45, 57)
 
     def play(stop):
-        time.sleep(2.0)  # the notes are rendered, the stream and its MIDI port are up
-        rec = subprocess.Popen(["jack_rec", "-f", str(wav), "-d", "2", "-b", "32", "PortAudio:out_0"],
+        # the notes are rendered and the stream is up once our output port is there (how long
+        # that takes depends on the machine's load: wait for it, up to 15 s); PortAudio numbers a
+        # process's streams' ports on: out_0, then out_1 for the next stream
+        deadline = time.monotonic() + 15
+        while not (ports := re.findall(r"^PortAudio:out_\d+$", subprocess.run(
+                ["jack_lsp"], capture_output=True, text=True).stdout, flags=re.M)):
+            if time.monotonic() > deadline:
+                stop.set()
+                return
+            time.sleep(0.2)
+        rec = subprocess.Popen(["jack_rec", "-f", str(wav), "-d", "2", "-b", "32", ports[-1]],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
         for p in pitches:
@@ -163,11 +173,11 @@ def test_live_reverbsynth_plays_midi_notes_on_jack_with_the_stated_latency_and_n
             t = threading.Thread(target=play, args=(stop,))
             t.start()
             rc = main(["live", "--model", "reverbsynth", "--checkpoint", str(ckpt), "--midi", "keys",
-                       "--duration", "4", "--block-size", "256", "--json", str(summary), "-q"])
+                       "--duration", "6", "--block-size", "256", "--json", str(summary), "-q"])
             t.join()
             assert rc == 0 and stop.is_set()
             s = json.loads(summary.read_text())
-            if s["xruns"] == 0:
+            if s["xruns"] == 0 and s["notes"]["notes_on"] == 3:
                 break
     finally:
         src.close_port()
