@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["XferEvalResult", "evaluate_xfer", "format_table", "mfcc_distance", "mfcc", "check_xfer_model", "CROP",
+__all__ = ["XferEvalResult", "evaluate_xfer", "format_table", "format_table_i", "mfcc_distance", "mfcc", "check_xfer_model", "CROP",
            "MFCC_SETTINGS"]
 
 #: samples per crop (the seed's window; a multiple of every xfer preset's total stride)
@@ -181,6 +181,40 @@ def format_table(result: XferEvalResult) -> str:
         lines.append(f"{silent:.3f} of the outputs are silent (RMS < -100 dBFS): assigned to no instrument")
     if st.get("nonfinite_crops"):
         lines.append(f"{st['nonfinite_crops']} crops with NaN/Inf output samples (set to 0 before scoring)")
+    return "\n".join(lines)
+
+
+def format_table_i(results: dict[str, XferEvalResult]) -> str:
+    """Seed 001's Table I: one row per model (``{label: result}``, e.g. the composite losses
+    ``g1``..``g4``) after the untouched input's row; SNR (dB) and LSD mean ± std over crops, then the
+    MFCC distance and the share of crops classified as the target instrument; the real targets'
+    share (the classifier's ceiling on these crops) last.
+
+    Raises:
+        ValueError: no results, or results scored on different crops or target programs.
+    """
+    if not results:
+        raise ValueError("format_table_i: no results")
+    first = next(iter(results.values()))
+    key = [(r["piece"], r["start"]) for r in first.crops]
+    for label, res in results.items():
+        if [(r["piece"], r["start"]) for r in res.crops] != key or \
+                res.settings["target_program"] != first.settings["target_program"]:
+            raise ValueError(f"format_table_i: {label!r} was scored on other crops or another target program")
+    st = first.settings
+    width = max(18, *(len(k) + 2 for k in results))
+    lines = [f"Table I ({st['split']} split of {st['pairs_root']}: {st['crops']} crops of {st['crop']} samples, "
+             f"program {st['input_program']} -> {st['target_program']} ({st['target_name']}); mean ± std over crops)",
+             f"{'':<{width}}{'SNR dB':>18}{'LSD':>16}{'MFCC dist':>18}{'as target':>11}"]
+
+    def row(name: str, t: dict) -> str:
+        share = "–" if t["target_share"] is None else f"{t['target_share']:.3f}"
+        return (f"{name:<{width}}{_fmt(t.get('snr_db'), 2):>18}{_fmt(t.get('lsd'), 3):>16}"
+                f"{_fmt(t.get('mfcc_distance'), 1):>18}{share:>11}")
+
+    lines.append(row("input (piano)", first.table["input"]))
+    lines += [row(label, res.table["output"]) for label, res in results.items()]
+    lines.append(row("target (real)", first.table["target"]))
     return "\n".join(lines)
 
 

@@ -137,3 +137,41 @@ class Pointwise(Generator):
 
     def stream_forward(self, x, cur):
         return self.forward(x), 0
+
+
+def piano_violin(prog: str, f, t):
+    """The toy instruments of the pair-set tests: 'piano' (program 0) decaying sines, 'violin' (40) the
+    same notes as sustained sawtooth-like tones (five harmonics); ``f`` Hz per sample, ``t`` seconds."""
+    import numpy as np
+    phase = 2 * np.pi * np.cumsum(f) / 16000
+    if prog == "0":
+        return 0.3 * np.sin(phase) * np.exp(-8 * (t % 0.25))
+    if prog == "40":
+        return 0.2 * sum(np.sin(h * phase) / h for h in range(1, 6))
+    raise ValueError(f"piano_violin: no toy instrument for program {prog}")
+
+
+def write_pair_set(root: Path, render=piano_violin, programs=("0", "40"), splits=("train", "train", "val", "val",
+                   "test", "test"), seconds: float = 1.0, sample_rate: int = 16000) -> Path:
+    """A pair set in :mod:`rtgan.data.pairs`'s layout (``pairs.jsonl`` + ``PPP/pK.flac``), one piece per
+    entry of ``splits``: random notes of 0.25 s (110-415 Hz, seeded) rendered by ``render(program, f, t)``
+    for each of ``programs`` (input program 0)."""
+    import json
+    import numpy as np
+    import soundfile as sf
+    rows, rng = [], np.random.default_rng(0)
+    n = int(seconds * sample_rate)
+    notes = int(seconds * 4)
+    for k, split in enumerate(splits):
+        t = np.arange(n) / sample_rate
+        f = (110.0 * 2 ** (rng.integers(0, 24, size=notes) / 12))[np.repeat(np.arange(notes), n // notes)]
+        paths = {}
+        for prog in programs:
+            rel = f"{int(prog):03d}/p{k}.flac"
+            (root / rel).parent.mkdir(exist_ok=True)
+            sf.write(root / rel, render(prog, f, t).astype(np.float32), sample_rate, subtype="PCM_24")
+            paths[prog] = rel
+        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": sample_rate,
+                     "samples": n, "seconds": seconds, "split": split})
+    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root

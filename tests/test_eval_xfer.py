@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
+from helpers import write_pair_set
 from rtgan.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from rtgan.evaluate_xfer import evaluate_xfer, mfcc, mfcc_distance
 from rtgan.instrument import (DEFAULT_PATH, classify, load_instrument_classifier,
@@ -34,25 +34,9 @@ def _render(prog: str, f: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def pair_set(tmp_path_factory):
-    """A pair set in rtgan.data.pairs's layout (as tests/test_xfer.py's), four programs, 2 s pieces."""
-    root = tmp_path_factory.mktemp("pairs4")
-    rows = []
-    rng = np.random.default_rng(0)
-    for k, split in enumerate(["train"] * 4 + ["val"] * 2 + ["test"] * 2):
-        n = 2 * SR
-        t = np.arange(n) / SR
-        f0 = 110.0 * 2 ** (rng.integers(0, 24, size=8) / 12)
-        f = f0[np.repeat(np.arange(8), n // 8)]
-        paths = {}
-        for prog in PROGS:
-            rel = f"{int(prog):03d}/p{k}.flac"
-            (root / rel).parent.mkdir(exist_ok=True)
-            sf.write(root / rel, _render(prog, f, t).astype(np.float32), SR, subtype="PCM_24")
-            paths[prog] = rel
-        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": SR,
-                     "samples": n, "seconds": 2.0, "split": split})
-    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root
+    """Four programs of distinct toy timbres (helpers.write_pair_set), 2 s pieces, 4/2/2 per split."""
+    return write_pair_set(tmp_path_factory.mktemp("pairs4"), render=_render, programs=PROGS,
+                          splits=["train"] * 4 + ["val"] * 2 + ["test"] * 2, seconds=2.0)
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +144,51 @@ def test_shipped_classifier_loads_and_its_test_accuracy_is_high():
     assert model.programs == (0, 24, 40, 73)
     assert model.metadata["accuracy"]["test"] >= 0.8
     assert DEFAULT_PATH.stat().st_size < 1_000_000
+
+
+def test_cli_table_i_scores_each_composite_loss_on_the_same_crops(pair_set, classifier_path, tmp_path, monkeypatch,
+                                                                    capsys):
+    """``rtgan eval --xfer``: one row per checkpoint, labelled by the loss its metadata records, after the
+    input's row; each row is what the one-model evaluation of that checkpoint gives."""
+    import rtgan.instrument as instrument
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.evaluate_xfer import format_table_i
+    from rtgan.models import registry
+    monkeypatch.setattr(instrument, "DEFAULT_PATH", classifier_path[0])
+    ckpts = []
+    for k, loss in enumerate(("g1", "g2")):
+        torch.manual_seed(k)
+        m = registry.build("xfer-violin", "tiny")
+        with torch.no_grad():  # a non-silent output: the zero-initialised last layer made non-zero
+            for p in m.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+        ckpts.append(save_generator(tmp_path / f"{loss}.safetensors", m, {"steps": 5, "train_config": {"loss": loss}}))
+    out = tmp_path / "table1.json"
+    assert main(["eval", "--xfer", *(f"xfer-violin={c}" for c in ckpts), "--data", str(pair_set),
+                 "--json", str(out), "-q"]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    names = [ln.split("  ")[0] for ln in lines[2:6]]
+    assert names == ["input (piano)", "xfer-violin g1", "xfer-violin g2", "target (real)"]
+    d = json.loads(out.read_text())
+    assert list(d["models"]) == ["xfer-violin g1", "xfer-violin g2"]
+    clf = load_instrument_classifier(classifier_path[0])
+    for c, label in zip(ckpts, d["models"]):
+        one = evaluate_xfer(registry.load_model("xfer-violin", c), pair_set, "test", classifier=clf, progress=False)
+        s = d["models"][label]["summary"]["output"]
+        assert s["snr_db"] == pytest.approx(list(one.summary()["output"]["snr_db"]))
+        assert s["lsd"] == pytest.approx(list(one.summary()["output"]["lsd"]))
+        assert s["target_share"] == one.table["output"]["target_share"]
+    assert d["models"]["xfer-violin g1"]["summary"]["output"]["snr_db"] != \
+        d["models"]["xfer-violin g2"]["summary"]["output"]["snr_db"]
+    # rows scored on other crops are refused
+    a = evaluate_xfer(registry.load_model("xfer-violin", ckpts[0]), pair_set, "test", progress=False)
+    b = evaluate_xfer(registry.load_model("xfer-violin", ckpts[1]), pair_set, "test", max_crops=2, progress=False)
+    with pytest.raises(ValueError, match="other crops"):
+        format_table_i({"a": a, "b": b})
+    # models of different target instruments are refused before any scoring
+    flute = save_generator(tmp_path / "fl.safetensors", registry.build("xfer-flute", "tiny"), {})
+    assert main(["eval", "--xfer", f"xfer-violin={ckpts[0]}", f"xfer-flute={flute}", "--data", str(pair_set),
+                 "-q"]) != 0
+    assert "different target programs" in capsys.readouterr().err

@@ -3,7 +3,7 @@ them (the streaming grid, ONNX export and loading by name run through helpers.CA
 import pytest
 import torch
 
-from helpers import random_model
+from helpers import random_model, write_pair_set
 from rtgan.models import registry
 from rtgan.models.xfer import TARGETS, XferConfig
 
@@ -34,37 +34,14 @@ def test_paper_preset_is_the_seeds_generator_and_each_name_its_instrument():
 
 
 # ------------------------------------------------------------------ training (seed 001's recipe)
-import json  # noqa: E402
-
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def pair_set(tmp_path_factory):
-    """A pair set in rtgan.data.pairs's layout: 'piano' = decaying sines, 'violin' = the same notes
-    as sustained sawtooth-like tones, so the map is learnable; two pieces per split."""
-    root = tmp_path_factory.mktemp("pairs")
-    sr, rows = 16000, []
-    rng = np.random.default_rng(0)
-    for k, split in enumerate(["train"] * 2 + ["val"] * 2 + ["test"] * 2):
-        t = np.arange(sr) / sr
-        f0 = 110.0 * 2 ** (rng.integers(0, 24, size=4) / 12)
-        seg = np.repeat(np.arange(4), sr // 4)
-        f = f0[seg]
-        phase = 2 * np.pi * np.cumsum(f) / sr
-        piano = 0.3 * np.sin(phase) * np.exp(-8 * (t % 0.25))
-        violin = 0.2 * sum(np.sin(h * phase) / h for h in range(1, 6))
-        paths = {}
-        for prog, x in (("0", piano), ("40", violin)):
-            rel = f"{int(prog):03d}/p{k}.flac"
-            (root / rel).parent.mkdir(exist_ok=True)
-            sf.write(root / rel, x.astype(np.float32), sr, subtype="PCM_24")
-            paths[prog] = rel
-        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": sr,
-                     "samples": sr, "seconds": 1.0, "split": split})
-    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root
+    """Toy pairs (helpers.write_pair_set): 'piano' decaying sines, 'violin' the same notes as
+    sustained sawtooth-like tones, so the map is learnable; two pieces per split."""
+    return write_pair_set(tmp_path_factory.mktemp("pairs"))
 
 
 @pytest.mark.parametrize("loss", ["g1", "g2", "g4"])

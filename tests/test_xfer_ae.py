@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
+from helpers import write_pair_set
 from rtgan.losses import FREQ_SCALES, power_spectrogram_loss
 from rtgan.models import registry
 from rtgan.models.autoencoder import AEKimSatheRecipe, AETrainConfig
@@ -18,26 +18,9 @@ SR = 16000
 
 @pytest.fixture(scope="module")
 def pair_set(tmp_path_factory):
-    """rtgan.data.pairs's layout: 'piano' decaying sines, 'violin' the same notes as sawtooth-like
-    tones; two one-second pieces per split."""
-    root = tmp_path_factory.mktemp("pairs")
-    rows, rng = [], np.random.default_rng(0)
-    for k, split in enumerate(["train"] * 2 + ["val"] * 2 + ["test"] * 2):
-        t = np.arange(SR) / SR
-        f = (110.0 * 2 ** (rng.integers(0, 24, size=4) / 12))[np.repeat(np.arange(4), SR // 4)]
-        phase = 2 * np.pi * np.cumsum(f) / SR
-        signals = {"0": 0.3 * np.sin(phase) * np.exp(-8 * (t % 0.25)),
-                   "40": 0.2 * sum(np.sin(h * phase) / h for h in range(1, 6))}
-        paths = {}
-        for prog, x in signals.items():
-            rel = f"{int(prog):03d}/p{k}.flac"
-            (root / rel).parent.mkdir(exist_ok=True)
-            sf.write(root / rel, x.astype(np.float32), SR, subtype="PCM_24")
-            paths[prog] = rel
-        rows.append({"id": f"p{k}", "piece": f"p{k}", "input_program": 0, "paths": paths, "sample_rate": SR,
-                     "samples": SR, "seconds": 1.0, "split": split})
-    (root / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return root
+    """Toy pairs (helpers.write_pair_set): 'piano' decaying sines, 'violin' the same notes as
+    sawtooth-like tones; two one-second pieces per split."""
+    return write_pair_set(tmp_path_factory.mktemp("pairs"))
 
 
 def pair_cfg(**kw):

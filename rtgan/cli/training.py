@@ -166,6 +166,11 @@ def add_parsers(sub) -> None:
                         "model's resynthesis of the music clips and of Griffin-Lim from the same mel (librosa, "
                         "60 iterations); MODEL alone takes its shipped weights (default: none; --model with a "
                         "vocoder does the same for one model)")
+    e.add_argument("--xfer", nargs="+", metavar="MODEL=CKPT",
+                   help="seed 001's Table I instead: instrument-transfer checkpoints (e.g. xfer-violin trained with "
+                        "--loss g1..g4) on the same crops of a pair set, one row each after the input's: SNR, LSD "
+                        "(mean ± std), MFCC distance and share classified as the target; rows are labelled by their "
+                        "composite loss (default: none; --model xfer-violin does one model)")
     e.add_argument("--max-seconds", type=float, metavar="SECONDS",
                    help="vocoders: score at most this many seconds of each clip (default: all of it); reverbs "
                         "(reverb-*: MR-STFT to the target's wet signal beside a Freeverb fitted to its RT60, "
@@ -371,6 +376,8 @@ def cmd_eval(args, argv) -> int:
     if args.vocoders:
         from ..evaluate_vocoder import check_vocoder
         return _cmd_eval_vocoders(args, argv, _model_specs(args.vocoders, "--vocoders", check_vocoder))
+    if args.xfer:
+        return _cmd_eval_xfer(args, argv, _xfer_models(args.xfer))
     if _is_note_model(args.model):  # a note model (reverbsynth): pitch, decay, diversity on a note set
         return _cmd_eval_notes(args, argv)
     if _is_xfer_model(args.model):  # instrument transfer (xfer-violin): SNR, LSD, MFCC, classifier on a pair set
@@ -501,10 +508,27 @@ def _is_xfer_model(name: str) -> bool:
     return dc.is_dataclass(cls) and "target_program" in {f.name for f in dc.fields(cls)}
 
 
-def _cmd_eval_xfer(args, argv) -> int:
-    """``rtgan eval`` for instrument-transfer models: :func:`rtgan.evaluate_xfer.evaluate_xfer`, its table and JSON."""
+def _xfer_models(specs: list[str]) -> dict:
+    """``--xfer``'s models (see :func:`_model_specs`), each an instrument-transfer model, all with one
+    target program; each labelled ``MODEL LOSS`` by the composite loss its metadata records."""
+    from ..evaluate_xfer import check_xfer_model
+    models = _model_specs(specs, "--xfer", check_xfer_model)
+    targets = {int(m.config.target_program) for m in models.values()}
+    if len(targets) > 1:
+        raise ValueError(f"--xfer: the models have different target programs {sorted(targets)}; Table I compares one")
+    out = {}
+    for label, m in models.items():
+        loss = ((getattr(m, "metadata", None) or {}).get("train_config") or {}).get("loss")
+        name = f"{label.split(' ')[0]} {loss}" if loss else label
+        out[name if name not in out else label] = m
+    return out
+
+
+def _cmd_eval_xfer(args, argv, models: dict | None = None) -> int:
+    """``rtgan eval`` for instrument-transfer models: :func:`rtgan.evaluate_xfer.evaluate_xfer`, its table and JSON;
+    with ``models`` (``--xfer``) every model on the same crops and seed 001's Table I."""
     from ..checkpoint import CheckpointError
-    from ..evaluate_xfer import evaluate_xfer
+    from ..evaluate_xfer import evaluate_xfer, format_table_i
     from ..instrument import DEFAULT_PATH, load_instrument_classifier
     for flag, value in (("--png", args.png), ("--png-speech", args.png_speech),
                         ("--update-metadata", args.update_metadata), ("--max-seconds", args.max_seconds is not None)):
@@ -517,12 +541,30 @@ def _cmd_eval_xfer(args, argv) -> int:
         classifier = load_instrument_classifier(DEFAULT_PATH)
     except CheckpointError as e:  # one line, not a traceback
         raise RuntimeError(str(e)) from None
-    model = common.load_model(args)
-    result = evaluate_xfer(model, Path(args.data), split=args.split, classifier=classifier, max_crops=args.max_clips,
-                           progress=not args.quiet)
-    result.print_table()
-    print(f"{result.timing['crops']} crops in {result.timing['seconds']:.1f} s")
-    _write_eval_json(args, argv, model, result)
+    if models is None:
+        model = common.load_model(args)
+        result = evaluate_xfer(model, Path(args.data), split=args.split, classifier=classifier,
+                               max_crops=args.max_clips, progress=not args.quiet)
+        result.print_table()
+        print(f"{result.timing['crops']} crops in {result.timing['seconds']:.1f} s")
+        _write_eval_json(args, argv, model, result)
+        return 0
+    results = {label: evaluate_xfer(m, Path(args.data), split=args.split, classifier=classifier,
+                                    max_crops=args.max_clips, progress=not args.quiet)
+               for label, m in models.items()}
+    print(format_table_i(results))
+    print(f"{len(results)} models x {next(iter(results.values())).timing['crops']} crops in "
+          f"{sum(r.timing['seconds'] for r in results.values()):.1f} s")
+    if args.json:
+        from ..fileio import atomic_write_text
+        meta = {k: getattr(m, "metadata", {}) or {} for k, m in models.items()}
+        data = {"checkpoints": args.xfer, "split": args.split, "command": common.command_line(argv),
+                "models": {k: {"steps": meta[k].get("steps"), "command": meta[k].get("command"),
+                               "summary": r.summary()} for k, r in results.items()},
+                "table_i": format_table_i(results),
+                "results": {k: r.to_dict() for k, r in results.items()}}
+        atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
+        print(f"wrote {args.json}")
     return 0
 
 
