@@ -1,9 +1,10 @@
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 
-from rtgan.engine import OverlapAdd, OverlapSave, offline, offline_ola, stream_signal
+from rtgan.engine import LiveOverlapAdd, OverlapAdd, OverlapSave, offline, offline_ola, stream_signal
 from rtgan.models import registry
 
 from helpers import BLOCK_SIZES, CASES, Pointwise, random_model, whole_file
@@ -96,6 +97,50 @@ def test_ola_stream_equals_offline_ola(hop, name):
     ref = offline_ola(m, x, hop)
     assert ref.shape == (2, 1, 3000 * m.rate_ratio)
     assert (stream_signal(stream, x) - ref).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("block", [1, 64, 65, 256, 4097])
+@pytest.mark.parametrize("name", ["xfer-violin", "toy-up2"])
+def test_live_ola_equals_offline_ola_at_any_block_size_three_hops_late(block, name):
+    """The callback form of overlap-add: any block size, frames on a worker thread; its output is
+    offline_ola's, 3 hops (x rate ratio) late."""
+    m = random_model(name, "tiny")
+    hop = 256
+    x = 0.3 * torch.randn(2, 1, 3000)
+    stream = LiveOverlapAdd(m, block, hop=hop)
+    assert stream.latency_samples == 3 * hop * m.rate_ratio
+    ref = offline_ola(m, x, hop)
+    assert (stream_signal(stream, x) - ref).abs().max() <= 1e-4
+    # raw: 2 hops of silence (the worker's margin), a hop of the first frame's first half, then
+    # offline_ola's output
+    raw = stream_signal(stream, x, compensate=False)
+    d = stream.latency_samples
+    assert raw[..., :int(2 * hop * m.rate_ratio)].abs().max() == 0.0
+    assert (raw[..., d:] - ref[..., :raw.shape[-1] - d]).abs().max() <= 1e-4
+
+
+def test_live_ola_never_waits_when_frames_are_quick_and_refuses_bad_blocks():
+    """A frame goes to the worker a hop before its output is due: with a quick model no step blocks
+    on it (every result is already there when collected), and the state holds at most two frames."""
+    m = random_model("xfer-violin", "tiny")
+    stream = LiveOverlapAdd(m, 64, hop=512)
+    state = stream.init_state(1)
+    waited = 0
+    import time as _time
+    for k in range(200):
+        jobs = state.jobs
+        _time.sleep(0.002)  # the callback period: the worker runs meanwhile
+        done_before = all(j.done() for j in jobs)
+        y, state = stream.step_numpy(np.random.default_rng(k).standard_normal((1, 1, 64)).astype(np.float32), state)
+        waited += not done_before and len(state.jobs) < len(jobs)
+        assert y.shape == (1, 1, 64) and len(state.jobs) <= 2
+    assert waited == 0
+    with pytest.raises(ValueError, match="blocks of 64"):
+        stream.step_numpy(np.zeros((1, 1, 65), np.float32), state)
+    with pytest.raises(ValueError, match="batch"):
+        stream.step_numpy(np.zeros((2, 1, 64), np.float32), state)
+    with pytest.raises(ValueError):
+        LiveOverlapAdd(m, 0)
 
 
 def test_block_sizes_whose_output_is_not_whole_frames_are_refused():

@@ -66,6 +66,26 @@ def test_wet_output_is_the_model_delayed_by_the_reported_latency():
     assert p.stats.blocks == 40 and p.stats.nan_blocks == 0
 
 
+def test_ola_mode_output_is_offline_ola_delayed_by_the_reported_latency():
+    """``mode="ola"`` (seed 001's frame-based reconstruction, frames on a worker thread): the wet
+    output is offline_ola's, late by the reported latency (3 hops + limiter), at a block size that
+    does not divide the hop; models with parameters in their state are refused."""
+    from rtgan.engine import offline_ola
+    m = random_model("xfer-violin", "tiny")
+    p = processor(m, block_size=100, channels=2, mode="ola", hop=512)
+    assert p.stream_latency_samples == 3 * 512
+    x = (0.05 * np.random.default_rng(0).standard_normal((100 * 60, 2))).astype(np.float32)
+    y = run_blocks(p, x)
+    d = p.latency_samples - p.block_size
+    ref = offline_ola(m, torch.from_numpy(x.T.copy())[:, None, :], 512)[:, 0].numpy().T
+    assert np.abs(ref).max() < 0.9
+    assert np.abs(y[d:] - ref[:len(ref) - d]).max() <= 1e-4
+    with pytest.raises(ValueError, match="stateful"):
+        processor(random_model("reverb-room", "tiny"), block_size=64, mode="ola")
+    with pytest.raises(ValueError, match="mode"):
+        processor(m, block_size=64, mode="overlap")
+
+
 def test_dry_mix_and_limiter_ceiling():
     p = processor(random_model("sr-hifigan", "tiny"), block_size=64, channels=1, wet=0.0)
     t = np.arange(64 * 200) / 48000
@@ -230,6 +250,26 @@ def test_latency_recovers_the_jack_loopback(jack_server):
     looped = measure_roundtrip(48000, 256, processor=proc, count=7, on_start=jack_loopback)
     assert looped.found >= 6
     # the model adds exactly its computed delay (model 96 + limiter lookahead, measured 24)
+    assert looped.measured - plain.measured == proc.latency_samples - 256
+
+
+@pytest.mark.audio_server
+def test_ola_mode_latency_is_what_the_loopback_measures(jack_server):
+    """Overlap-add live (frames on a worker thread) on the JACK loopback: an identity model's clicks
+    come back exactly the reported latency (3 hops + limiter) later than without a model."""
+    from rtgan.engine.live import LiveProcessor
+    from rtgan.engine.roundtrip import jack_loopback, measure_roundtrip
+
+    class Identity(Pointwise):
+        def forward(self, x):
+            return x
+
+    plain = measure_roundtrip(48000, 256, count=7, on_start=jack_loopback)
+    assert plain.found >= 6
+    proc = LiveProcessor(Identity(), 256, channels=1, mode="ola", hop=1024)
+    assert proc.latency_samples == 256 + 3 * 1024 + proc.limiter_latency_samples
+    looped = measure_roundtrip(48000, 256, processor=proc, count=7, on_start=jack_loopback)
+    assert looped.found >= 6
     assert looped.measured - plain.measured == proc.latency_samples - 256
 
 

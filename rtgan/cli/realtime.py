@@ -30,6 +30,14 @@ def add_parsers(sub) -> None:
                     help="mix, 0 to 1: 0 = dry only, 1 = model only; a model whose output is a wet signal "
                          "(reverb-*) is added to the dry instead: dry + wet x output (default: %(default)s)")
     lv.add_argument("--threads", type=int, default=1, help="compute threads (default: %(default)s)")
+    lv.add_argument("--mode", choices=("stateful", "ola"), default="stateful",
+                    help="stateful: the model's cached-conv step (latency: block + its lookahead); ola: seed 001's "
+                         "50 %% Hann overlap-add of frames of 2 x --hop model-rate samples, each computed by a worker "
+                         "thread (latency: 3 hops; for frame-based models, e.g. xfer-violin's paper preset, whose "
+                         "stateful lookahead is seconds) (default: %(default)s)")
+    lv.add_argument("--hop", type=int, default=4096,
+                    help="--mode ola: frame advance in samples at the model's rate; frames are twice as long "
+                         "(default: %(default)s, the seed's 8192-sample frames)")
     lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")
     lv.add_argument("--no-mlock", action="store_true",
@@ -151,8 +159,10 @@ def cmd_live(args) -> int:
     ind, outd = common.device(args.input_device), common.device(args.output_device)
     rate = args.sample_rate or model.sample_rate_out
     rate = pick_sample_rate(sd, ind, outd, args.channels, rate, strict=args.sample_rate is not None)
+    if not 1 <= args.hop <= 1 << 20:
+        raise ValueError(f"--hop must be 1 to {1 << 20} samples, got {args.hop}")
     opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
-                limiter=not args.no_limiter)
+                limiter=not args.no_limiter, mode=args.mode, hop=args.hop)
     proc = live_processor(model, rate, args.block_size, **opts)
     runtime = proc.runtime if isinstance(proc, CrossRateProcessor) else getattr(proc, "inner", proc).stream.runtime
     print(f"rtgan live: {model.name} on {sd.query_devices(ind, 'input')['name']} -> "

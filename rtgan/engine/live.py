@@ -32,6 +32,7 @@ import numpy as np
 from ..models.base import Generator
 from ..models.params import ENGINE_PARAMETERS
 from .params import ParameterBank
+from .ola import LiveOverlapAdd
 from .stateful import StatefulStream
 
 #: PortAudio callback flags that mean audio was lost or invented.
@@ -155,6 +156,10 @@ class LiveProcessor(BlockCounters):
         limiter: pass the output through a 0 dBFS brick-wall limiter (pedalboard).
         history: compute times kept for the summary (blocks).
         startup_s: xruns and late blocks in this first part of a stream are counted apart.
+        mode: ``"stateful"`` (the cached-conv step) or ``"ola"``: 50 % Hann overlap-add of frames of
+            ``2 hop`` model-rate samples computed by a worker thread (:class:`~rtgan.engine.ola.LiveOverlapAdd`,
+            3 hops of latency; for frame-based models such as seed 001's, whose stateful lookahead is long).
+        hop: the overlap-add hop in model-rate samples (mode ``"ola"``).
 
     Attributes:
         params: the live parameters (:class:`~rtgan.engine.params.ParameterBank`): the
@@ -178,7 +183,7 @@ class LiveProcessor(BlockCounters):
     def __init__(self, model: Generator, block_size: int = 256, channels: int = 1, wet: float = 1.0,
                  runtime: str | None = None, threads: int | None = 1, xfade_ms: float = 5.0,
                  deadline_ms: float | None = None, limiter: bool = True, history: int = 1 << 20,
-                 startup_s: float = 0.5) -> None:
+                 startup_s: float = 0.5, mode: str = "stateful", hop: int = 4096) -> None:
         if channels < 1:
             raise ValueError(f"channels must be >= 1, got {channels}")
         if not 0.0 <= wet <= 1.0:
@@ -191,7 +196,15 @@ class LiveProcessor(BlockCounters):
         self._state_params = model.parameter_states()
         self._state_values: dict[str, float] = {}
         self._pool = None
-        self.stream = StatefulStream(model, block_size, runtime=runtime, threads=threads)
+        if mode == "stateful":
+            self.stream = StatefulStream(model, block_size, runtime=runtime, threads=threads)
+        elif mode == "ola":
+            if self._state_params:
+                raise ValueError(f"{model.name}: its parameters {sorted(self._state_params)} live in its streaming "
+                                 f"state, which overlap-add does not have; use mode 'stateful'")
+            self.stream = LiveOverlapAdd(model, block_size, hop)
+        else:
+            raise ValueError(f"live mode must be 'stateful' or 'ola', got {mode!r}")
         self._initial = self.stream.init_state(channels)  # never modified in place: reset = reuse
         self.state = self._initial
         self.stream_latency_samples = self.stream.latency_samples

@@ -7,16 +7,21 @@ an identity model passes audio unchanged. The input is preceded by ``hop`` zeros
 first output sample already has two overlapping frames. Streaming with ``block_size = hop``
 delays output by ``hop`` samples. Cheaper per sample than overlap-save when the receptive
 field is long, at the price of frame-edge artefacts that overlap-save does not have.
+
+:class:`LiveOverlapAdd` is the same overlap-add for an audio callback: any block size, each frame
+computed by a worker thread while the callbacks go on, one hop more latency for it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..models.base import Generator
 from .blockstream import BlockStream
 from .overlap_save import out_block_size
+from .runtime import copy_into
 
 
 def _run_frames(model: Generator, frames: torch.Tensor) -> torch.Tensor:
@@ -106,3 +111,120 @@ class OverlapAdd(BlockStream):
         y = _run_frames(self.model, frame) * self.window.to(dtype=block.dtype, device=block.device)
         m = self.out_block_size
         return state.tail + y[..., :m], OLAState(block, y[..., m:])
+
+
+@dataclass(frozen=True)
+class LiveOLAState:
+    """Explicit state of :class:`LiveOverlapAdd` (numpy, never modified in place).
+
+    Attributes:
+        waiting: ``(batch, channels_in, < hop)`` input not yet a whole hop.
+        previous: ``(batch, channels_in, hop)`` the last whole hop (the next frame's first half).
+        tail: ``(batch, channels_out, hop_out)`` the last frame's windowed second half.
+        jobs: frames handed to the worker whose output is not yet collected, oldest first.
+        pending: ``(batch, channels_out, n)`` output collected but not yet returned.
+    """
+
+    waiting: np.ndarray
+    previous: np.ndarray
+    tail: np.ndarray
+    jobs: tuple
+    pending: np.ndarray
+
+
+class LiveOverlapAdd:
+    """50 % Hann overlap-add for an audio callback: any block size, each frame computed by a worker
+    thread while the callbacks go on.
+
+    The output is :class:`OverlapAdd`'s with ``hop`` (so :func:`offline_ola`'s), delayed further by
+    ``2 hop`` output frames of silence at the start. A frame (the last two hops) goes to the worker
+    as soon as its second hop is in; its output is needed about one hop later, so a frame may take
+    up to a hop of compute without the callback waiting (a callback that must wait for it is late,
+    not wrong). Latency: ``3 hop`` output frames: one hop to gather the frame's second half, one of
+    overlap (the window's second half waits for the next frame), one for the worker.
+
+    Args:
+        model: a generator whose frames run on their own (zero-padded inside, no shared context).
+        block_size: input frames per :meth:`step_numpy` call (the callback's block at the model rate).
+        hop: frame advance in input frames; frames are ``2 hop`` long (seed 001: 4096, frames of 8192).
+
+    Attributes:
+        latency_samples: ``3 * hop * rate_ratio`` output frames behind :func:`offline_ola`
+            (``model_latency_samples`` one hop + ``fifo_latency_samples`` two).
+        runtime: ``"eager (worker thread)"``.
+
+    Raises:
+        ValueError: a block size or hop < 1, or one whose output is not whole frames.
+    """
+
+    runtime = "eager (worker thread)"
+
+    def __init__(self, model: Generator, block_size: int, hop: int = 4096) -> None:
+        if block_size < 1 or hop < 1:
+            raise ValueError(f"block size and hop must be >= 1, got {block_size} and {hop}")
+        self.model = model.eval()
+        self.block_size = block_size
+        self.hop = hop
+        self.out_block_size = out_block_size(model, block_size)
+        self.hop_out = out_block_size(model, hop)
+        self.latency_samples = 3 * self.hop_out
+        #: the parts of the latency as the live engine reports them: the overlap (one hop) and the
+        #: FIFO (a hop gathered, a hop for the worker)
+        self.model_latency_samples = self.hop_out
+        self.fifo_latency_samples = 2 * self.hop_out
+        self._window = torch.hann_window(2 * self.hop_out, periodic=True)
+        from concurrent.futures import ThreadPoolExecutor
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtgan-ola")
+
+    @property
+    def latency_ms(self) -> float:
+        """Output delay in milliseconds at the model's output rate."""
+        return self.model.port_out.ms(self.latency_samples)
+
+    def init_state(self, batch: int = 1, dtype: torch.dtype = torch.float32,
+                   device: torch.device | str = "cpu") -> LiveOLAState:
+        """Silence before the first block, and ``2 hop`` output frames of it queued (float32 numpy
+        arrays: ``dtype`` and ``device`` are accepted for :func:`~rtgan.engine.stream.stream_signal`
+        and not used)."""
+        c_in, c_out = self.model.port_in.channels, self.model.port_out.channels
+        return LiveOLAState(np.zeros((batch, c_in, 0), np.float32), np.zeros((batch, c_in, self.hop), np.float32),
+                            np.zeros((batch, c_out, self.hop_out), np.float32), (),
+                            np.zeros((batch, c_out, 2 * self.hop_out), np.float32))
+
+    def _frame(self, frame: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return (_run_frames(self.model, torch.from_numpy(frame)) * self._window).numpy()
+
+    def step_numpy(self, block: np.ndarray, state: LiveOLAState,
+                   out: np.ndarray | None = None) -> tuple[np.ndarray, LiveOLAState]:
+        """One ``(batch, channels_in, block_size)`` float32 block in, ``(batch, channels_out,
+        out_block_size)`` out (written into ``out`` when given), and the new state.
+
+        Raises:
+            ValueError: a block of another length, or of another batch than the state's.
+        """
+        if block.shape[-1] != self.block_size:
+            raise ValueError(f"expected blocks of {self.block_size} samples, got {block.shape[-1]}")
+        if block.shape[0] != state.previous.shape[0]:
+            raise ValueError(f"the block has batch {block.shape[0]} but the state was made for batch "
+                             f"{state.previous.shape[0]} (make it with init_state({block.shape[0]}))")
+        x = np.concatenate([state.waiting, block.astype(np.float32, copy=False)], axis=-1)
+        previous, jobs = state.previous, list(state.jobs)
+        h = self.hop
+        while x.shape[-1] >= h:
+            hop = np.ascontiguousarray(x[..., :h])
+            jobs.append(self._pool.submit(self._frame, np.concatenate([previous, hop], axis=-1)))
+            previous, x = hop, x[..., h:]
+        pending, tail, m = state.pending, state.tail, self.hop_out
+        # collect finished frames in order; wait only when the output would run short
+        while jobs and (jobs[0].done() or pending.shape[-1] < self.out_block_size):
+            y = jobs.pop(0).result()
+            pending = np.concatenate([pending, tail + y[..., :m]], axis=-1)
+            tail = y[..., m:]
+        n = self.out_block_size
+        return copy_into(pending[..., :n], out), LiveOLAState(x, previous, tail, tuple(jobs), pending[..., n:])
+
+    def step(self, block: torch.Tensor, state: LiveOLAState) -> tuple[torch.Tensor, LiveOLAState]:
+        """:meth:`step_numpy` on a tensor (for :func:`rtgan.engine.stream.stream_signal`)."""
+        y, state = self.step_numpy(block.detach().cpu().numpy(), state)
+        return torch.from_numpy(y), state

@@ -470,6 +470,10 @@ def live_processor(model: Generator, device_rate: int | None = None, block_size:
     A model whose rates differ: a :class:`CrossRateProcessor`. ``**kw`` as for :class:`LiveProcessor`.
     """
     if model.port_in != model.port_out:
+        if kw.pop("mode", "stateful") != "stateful":
+            raise ValueError(f"{model.name}: overlap-add runs models that read and write one rate; "
+                             f"this one reads {model.port_in.rate} Hz and writes {model.port_out.rate} Hz")
+        kw.pop("hop", None)
         return CrossRateProcessor(model, device_rate, block_size, channels, **kw)
     if device_rate is None or device_rate == model.sample_rate_in:
         return LiveProcessor(model, block_size, channels=channels, **kw)
