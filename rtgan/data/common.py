@@ -15,7 +15,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import soundfile as sf
 
-__all__ = ["SPLITS", "SPLIT_FRACTIONS", "unit_hash", "assign_splits", "load_mono"]
+__all__ = ["SPLITS", "SPLIT_FRACTIONS", "EpochRNG", "unit_hash", "assign_splits", "load_mono"]
 
 #: Split names, in order.
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
@@ -185,3 +185,30 @@ def read_built_config(path: Path, build_hint: str) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"no {path.name} in {path.parent}: {build_hint}")
     return json.loads(path.read_text())["target"]["config"]
+
+
+class EpochRNG:
+    """Mixin for datasets drawing random crops: a ``numpy.random.Generator`` per process, seeded with
+    ``(seed, epoch, DataLoader worker id)``, so workers draw different crops and each epoch new ones.
+
+    The dataset sets ``self.seed`` (any int; negative ones are masked to 63 bits) and ``self.epoch``
+    (0) and calls :meth:`_generator` for its draws; the training loop calls :meth:`set_epoch`.
+    """
+
+    seed: int = 0
+    epoch: int = 0
+    _rng: np.random.Generator | None = None
+    _rng_key: tuple | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Mix ``epoch`` into the RNG seed (call before each epoch)."""
+        self.epoch = int(epoch)
+
+    def _generator(self) -> np.random.Generator:
+        from torch.utils.data import get_worker_info
+        info = get_worker_info()
+        key = (self.seed, self.epoch, info.id if info is not None else -1)
+        if self._rng is None or self._rng_key != key:
+            self._rng = np.random.default_rng([self.seed & (2**63 - 1), self.epoch, key[2] + 1])
+            self._rng_key = key
+        return self._rng

@@ -13,7 +13,9 @@ from typing import Sequence
 import numpy as np
 import soundfile as sf
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
+
+from .common import EpochRNG
 
 __all__ = ["ClipDataset", "load_manifest"]
 
@@ -37,7 +39,7 @@ def load_manifest(corpus_dir: Path | str) -> list[dict]:
     return rows
 
 
-class ClipDataset(Dataset):
+class ClipDataset(EpochRNG, Dataset):
     """Fixed-length mono segments cut from the corpus clips.
 
     Each item is a ``torch.float32`` tensor of shape ``(1, segment_samples)``
@@ -100,24 +102,10 @@ class ClipDataset(Dataset):
                 f"no clips in {self.corpus_dir} match split={split!r}, sample_rate={sample_rate}, "
                 f"domain={domain!r}, min_bandwidth_hz={min_bandwidth_hz}, sources={sources!r} "
                 f"(manifest has {len(rows)} clips; splits {splits}, sample rates {rates}, domains {domains})")
-        self._rng: np.random.Generator | None = None
-        self._rng_key: tuple | None = None
 
     def __len__(self) -> int:
         """Number of clips that passed the filters (one item per clip)."""
         return len(self.entries)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Mix ``epoch`` into the offset RNG seed (call before each epoch)."""
-        self.epoch = int(epoch)
-
-    def _generator(self) -> np.random.Generator:
-        info = get_worker_info()
-        key = (self.seed, self.epoch, info.id if info is not None else -1)
-        if self._rng is None or self._rng_key != key:
-            self._rng = np.random.default_rng([self.seed, self.epoch, key[2] + 1])
-            self._rng_key = key
-        return self._rng
 
     def __getitem__(self, index: int) -> torch.Tensor:
         """Segment of clip ``index``: float32 tensor, shape (1, segment_samples)."""

@@ -68,11 +68,11 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from ..audio.io import resample, write_audio
 from ..fileio import atomic_write_text
-from .common import (SPLITS, file_sha256, load_mono, peak_dbfs, read_built_config, read_jsonl, run_tasks,
+from .common import (SPLITS, EpochRNG, file_sha256, load_mono, peak_dbfs, read_built_config, read_jsonl, run_tasks,
                      unit_hash)
 from .midi.export import export_midi, rewrite_programs
 from .midi.pieces import GM_PROGRAMS, resolve_pieces
@@ -525,7 +525,7 @@ def _read_span(path: Path, start: int, frames: int) -> np.ndarray:
     return out
 
 
-class PairDataset(Dataset):
+class PairDataset(EpochRNG, Dataset):
     """Aligned ``(input, target)`` crops of one split: the seed's rectangular 8192-sample windows.
 
     Items are two ``torch.float32`` tensors of shape ``(crop,)``: the input program's render and
@@ -599,8 +599,6 @@ class PairDataset(Dataset):
         if not self.cells:
             raise ValueError(f"PairDataset: no sounding {self.crop}-sample crop in the {split} split of {self.root} "
                              f"({len(self.rows)} pieces)")
-        self._rng: np.random.Generator | None = None
-        self._rng_key: tuple | None = None
 
     def _paths(self, r: dict) -> tuple[Path, Path]:
         return self.root / r["paths"][str(r["input_program"])], self.root / r["paths"][str(self.target_program)]
@@ -620,18 +618,6 @@ class PairDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.cells)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Mix ``epoch`` into the crop RNG seed (call before each epoch)."""
-        self.epoch = int(epoch)
-
-    def _generator(self) -> np.random.Generator:
-        info = get_worker_info()
-        key = (self.seed, self.epoch, info.id if info is not None else -1)
-        if self._rng is None or self._rng_key != key:
-            self._rng = np.random.default_rng([self.seed & (2**63 - 1), self.epoch, key[2] + 1])
-            self._rng_key = key
-        return self._rng
 
     def crop_at(self, i: int) -> tuple[int, int]:
         """(piece index in :attr:`rows`, start sample) of grid crop ``i``."""
