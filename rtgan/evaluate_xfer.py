@@ -35,6 +35,8 @@ __all__ = ["XferEvalResult", "evaluate_xfer", "format_table", "format_table_i", 
 
 #: samples per crop (the seed's window; a multiple of every xfer preset's total stride)
 CROP = 8192
+#: crops in the example excerpt of :func:`evaluate_xfer` (4 x 8192 samples: 2 s at 16 kHz)
+EXAMPLE_CROPS = 4
 #: MFCC settings (librosa.feature.mfcc's defaults)
 MFCC_SETTINGS = {"n_fft": 2048, "hop_length": 512, "n_mels": 128, "amin": 1e-10, "top_db": 80.0, "dct": "II, ortho"}
 
@@ -128,12 +130,16 @@ class XferEvalResult:
             (``out_*``, ``in_*``), assigned programs (``out_class``, ``in_class``, ``target_class``).
         settings: what was measured how.
         timing: seconds.
+        example: for a picture: ``piece``, ``start`` (sample) and ``input``, ``output``, ``target``
+            ``(samples,)`` float32 of :data:`EXAMPLE_CROPS` crops from the crop with the loudest
+            target on (the model run offline on the whole excerpt); None when not asked for.
     """
 
     table: dict
     crops: list[dict]
     settings: dict
     timing: dict = field(default_factory=dict)
+    example: dict | None = None
 
     def summary(self) -> dict:
         """Mean ± std of SNR, LSD, MFCC distance per row and the target shares."""
@@ -226,7 +232,8 @@ def _share(assigned: np.ndarray, program: int, programs) -> tuple[float, dict]:
 
 
 def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier=None, max_crops: int | None = None,
-                  progress: bool = True, batch: int = 16, device: str = "cpu") -> XferEvalResult:
+                  progress: bool = True, batch: int = 16, device: str = "cpu",
+                  example: bool = False) -> XferEvalResult:
     """Score ``model`` (an xfer generator) on the sounding 8192-sample grid crops of ``split``.
 
     Args:
@@ -235,6 +242,7 @@ def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier
         classifier: an :class:`rtgan.instrument.InstrumentClassifier` (None: no instrument shares).
         max_crops: score the first N crops (grid order) only.
         batch: crops per model call.
+        example: also keep an excerpt of input, output and target (``result.example``) for a picture.
 
     Raises:
         ValueError: not an xfer model, a pair set without its target program, a rate mismatch.
@@ -288,8 +296,9 @@ def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier
             from .instrument import classify
             scores.update(out_class=classify(classifier, out), in_class=classify(classifier, xb),
                           target_class=classify(classifier, yb))
+        rms = np.sqrt(np.mean(y64 ** 2, axis=1))
         for j, (piece, s) in enumerate(keys):
-            r = {"piece": piece, "start": int(s)}
+            r = {"piece": piece, "start": int(s), "target_rms": float(rms[j])}
             r.update({k: (int(v[j]) if k.endswith("_class") else float(v[j])) for k, v in scores.items()})
             if bad[j]:
                 r["nonfinite"] = True
@@ -315,4 +324,19 @@ def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier
                 "classifier": None if classifier is None else {
                     "programs": list(classifier.programs), "test_accuracy": (cmeta.get("accuracy") or {}).get("test"),
                     "pair_set_hash": cmeta.get("pair_set_hash"), "command": cmeta.get("command")}}
-    return XferEvalResult(table, rows, settings, {"seconds": time.perf_counter() - t0, "crops": len(rows)})
+    ex = _example(model, ds, rows, device) if example and rows else None
+    return XferEvalResult(table, rows, settings, {"seconds": time.perf_counter() - t0, "crops": len(rows)}, ex)
+
+
+def _example(model, ds, rows: list[dict], device: str) -> dict:
+    """The excerpt of :attr:`XferEvalResult.example`: from the scored crop whose target is loudest."""
+    best = max(range(len(rows)), key=lambda i: rows[i].get("target_rms", 0.0))
+    ri, s = ds.crop_at(best)
+    x, y = ds._load(ds.rows[ri])
+    n = EXAMPLE_CROPS * CROP
+    s = max(0, min(s, len(x) - n))
+    xe, ye = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    xe[:len(x[s:s + n])], ye[:len(y[s:s + n])] = x[s:s + n], y[s:s + n]
+    with torch.no_grad():
+        out = model(torch.from_numpy(xe)[None, None].to(device))[0, 0].float().cpu().numpy()
+    return {"piece": ds.rows[ri]["piece"], "start": int(s), "input": xe, "output": out, "target": ye}

@@ -164,11 +164,12 @@ def test_cli_table_i_scores_each_composite_loss_on_the_same_crops(pair_set, clas
             for p in m.parameters():
                 p.add_(0.05 * torch.randn_like(p))
         ckpts.append(save_generator(tmp_path / f"{loss}.safetensors", m, {"steps": 5, "train_config": {"loss": loss}}))
-    out = tmp_path / "table1.json"
+    out, png = tmp_path / "table1.json", tmp_path / "table1.png"
     assert main(["eval", "--xfer", *(f"xfer-violin={c}" for c in ckpts), "--data", str(pair_set),
-                 "--json", str(out), "-q"]) == 0
+                 "--json", str(out), "--png", str(png), "-q"]) == 0
+    assert png.stat().st_size > 10_000
     text = capsys.readouterr().out
-    lines = text.splitlines()
+    lines = text.splitlines()[text.splitlines().index(next(ln for ln in text.splitlines() if ln.startswith("Table I"))):]
     names = [ln.split("  ")[0] for ln in lines[2:6]]
     assert names == ["input (piano)", "xfer-violin g1", "xfer-violin g2", "target (real)"]
     d = json.loads(out.read_text())
@@ -192,3 +193,28 @@ def test_cli_table_i_scores_each_composite_loss_on_the_same_crops(pair_set, clas
     assert main(["eval", "--xfer", f"xfer-violin={ckpts[0]}", f"xfer-flute={flute}", "--data", str(pair_set),
                  "-q"]) != 0
     assert "different target programs" in capsys.readouterr().err
+
+
+def test_the_example_excerpt_is_the_loudest_targets_crop_and_the_models_offline_output(pair_set):
+    from rtgan.data.pairs import PairDataset
+    from rtgan.evaluate_xfer import CROP, EXAMPLE_CROPS
+    from rtgan.models import registry
+    torch.manual_seed(0)
+    m = registry.build("xfer-violin", "tiny")
+    res = evaluate_xfer(m, pair_set, "test", progress=False, example=True)
+    ex = res.example
+    loudest = max(res.crops, key=lambda r: r["target_rms"])
+    assert ex["piece"] == loudest["piece"]
+    ds = PairDataset(pair_set, "test", 40, crop=CROP, random_crop=False)
+    row = next(r for r in ds.rows if r["piece"] == ex["piece"])
+    x, y = ds._load(row)
+    n = EXAMPLE_CROPS * CROP
+    s = ex["start"]
+    assert len(ex["input"]) == len(ex["target"]) == len(ex["output"]) == n
+    k = min(n, len(x) - s)
+    np.testing.assert_array_equal(ex["input"][:k], x[s:s + k])
+    np.testing.assert_array_equal(ex["target"][:k], y[s:s + k])
+    with torch.no_grad():
+        ref = m(torch.from_numpy(ex["input"])[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(ex["output"], ref, atol=1e-6)
+    assert evaluate_xfer(m, pair_set, "test", progress=False).example is None

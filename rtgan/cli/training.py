@@ -530,8 +530,8 @@ def _cmd_eval_xfer(args, argv, models: dict | None = None) -> int:
     from ..checkpoint import CheckpointError
     from ..evaluate_xfer import evaluate_xfer, format_table_i
     from ..instrument import DEFAULT_PATH, load_instrument_classifier
-    for flag, value in (("--png", args.png), ("--png-speech", args.png_speech),
-                        ("--update-metadata", args.update_metadata), ("--max-seconds", args.max_seconds is not None)):
+    for flag, value in (("--png-speech", args.png_speech), ("--update-metadata", args.update_metadata),
+                        ("--max-seconds", args.max_seconds is not None)):
         if value:
             raise ValueError(f"{flag} is not available for instrument-transfer models")
     if not DEFAULT_PATH.exists():
@@ -544,14 +544,16 @@ def _cmd_eval_xfer(args, argv, models: dict | None = None) -> int:
     if models is None:
         model = common.load_model(args)
         result = evaluate_xfer(model, Path(args.data), split=args.split, classifier=classifier,
-                               max_crops=args.max_clips, progress=not args.quiet)
+                               max_crops=args.max_clips, progress=not args.quiet, example=bool(args.png))
         result.print_table()
         print(f"{result.timing['crops']} crops in {result.timing['seconds']:.1f} s")
         _write_eval_json(args, argv, model, result)
+        _xfer_png(args, {args.model: result})
         return 0
     results = {label: evaluate_xfer(m, Path(args.data), split=args.split, classifier=classifier,
-                                    max_crops=args.max_clips, progress=not args.quiet)
+                                    max_crops=args.max_clips, progress=not args.quiet, example=bool(args.png))
                for label, m in models.items()}
+    _xfer_png(args, results)
     print(format_table_i(results))
     print(f"{len(results)} models x {next(iter(results.values())).timing['crops']} crops in "
           f"{sum(r.timing['seconds'] for r in results.values()):.1f} s")
@@ -566,6 +568,33 @@ def _cmd_eval_xfer(args, argv, models: dict | None = None) -> int:
         atomic_write_text(args.json, json.dumps(data, indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _xfer_png(args, results: dict) -> None:
+    """``--png``: spectrograms of one excerpt: input, each model's output, target (nothing without ``--png``)."""
+    if not args.png:
+        return
+    first = next(iter(results.values()))
+    ex = first.example
+    if ex is None:
+        print(f"no sounding crop: {args.png} not written")
+        return
+    try:
+        from ..plots import spectrogram_png
+    except ImportError:
+        logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+        return
+    signals = {f"input ({first.settings['input_program']}: piano)": ex["input"]}
+    signals.update({f"{label} output": r.example["output"] for label, r in results.items()})
+    signals[f"target ({first.settings['target_program']}: {first.settings['target_name']})"] = ex["target"]
+    sr = first.settings["sample_rate"]
+    try:
+        spectrogram_png(args.png, signals, sr, title=f"{ex['piece']}, from {ex['start'] / sr:.2f} s",
+                        n_fft=1024, hop_length=256)
+    except ImportError:
+        logging.warning("matplotlib not installed: no spectrogram (pip install 'rtgan[dev]')")
+        return
+    print(f"wrote {args.png}")
 
 
 def _sr16_models(specs: list[str]) -> dict:
