@@ -76,3 +76,22 @@ def test_g3_needs_a_trained_autoencoder_and_the_critic_scores_each_example():
     torch.testing.assert_close(c(x[:1]), s[:1])
     with pytest.raises(ValueError):
         c(torch.randn(3, 1, 1000))
+
+
+def test_lambda_stft_adds_the_multi_resolution_stft_loss_to_the_composite(pair_set):
+    """Beyond the seed: ``lambda_stft`` adds lambda (L_sc + L_mag) to any composite loss; 0 (the
+    default) leaves Table I's losses as they are; the CLI's --lambda-stft sets it for xfer-*."""
+    import dataclasses
+    from rtgan.losses import multi_resolution_stft_loss, time_mse
+    rcls = registry.recipe("xfer-violin")
+    base = rcls.presets()["tiny"]
+    torch.manual_seed(0)
+    y_hat, y = 0.1 * torch.randn(2, 1, 1024), 0.1 * torch.randn(2, 1, 1024)
+    for lam in (0.0, 2.5):
+        r = rcls(dataclasses.replace(base, loss="g1", lambda_stft=lam))
+        loss, terms = r.generator_loss({}, (None, y), y_hat, 0)
+        expected = time_mse(y_hat, y) + lam * sum(multi_resolution_stft_loss(y_hat, y))
+        assert float(loss) == pytest.approx(float(expected), rel=1e-6)
+        assert ("stft_mag" in terms) == (lam > 0)
+    with pytest.raises(ValueError, match="lambda_stft"):
+        dataclasses.replace(base, lambda_stft=-1.0)

@@ -53,7 +53,9 @@ def add_parsers(sub) -> None:
     for name, field_name, what in (("adv", "adv", "LSGAN generator loss"), ("flat", "flat", "spectral-flatness loss"),
                                    ("time", "time", "time-domain MSE"), ("stft", "stft", "multi-resolution STFT loss"),
                                    ("mel", "mel", "mel L1 loss"), ("fm", "feature_matching", "feature-matching loss")):
-        t.add_argument(f"--lambda-{name}", type=float, help=f"weight of the {what} ({per_recipe(field_name)})")
+        xfer = {"adv": "; xfer-* g4: 1, its WGAN critic's score", "stft": "; xfer-*: 0, a term beyond seed 001"}
+        t.add_argument(f"--lambda-{name}", type=float,
+                       help=f"weight of the {what} ({per_recipe(field_name)}{xfer.get(name, '')})")
     content = ContentLossSettings()
     t.add_argument("--lambda-content", type=float, metavar="FLOAT",
                    help="weight lambda_c (unitless) of the content loss (mean squared distance of the frozen "
@@ -249,14 +251,20 @@ def cmd_train(args, argv) -> int:
     lambdas = {"adv": args.lambda_adv, "flat": args.lambda_flat, "time": args.lambda_time,
                "stft": args.lambda_stft, "mel": args.lambda_mel, "feature_matching": args.lambda_fm}
     if any(v is not None for v in lambdas.values()):
-        if "weights" not in fields:
-            raise ValueError(f"model {args.model!r}'s training has no loss weights to set (--lambda-*)")
         given = {k: v for k, v in lambdas.items() if v is not None}
-        extra = sorted(set(given) - {f.name for f in dataclasses.fields(cfg.weights)})
+        # recipes with a LossWeights (sr-hifigan, vocoders), or with flat lambda_* fields (xfer-*)
+        names = ({f.name for f in dataclasses.fields(cfg.weights)} if "weights" in fields else
+                 {k for k in given if f"lambda_{k}" in fields})
+        if not names:
+            raise ValueError(f"model {args.model!r}'s training has no loss weights to set (--lambda-*)")
+        extra = sorted(set(given) - names)
         if extra:
             raise ValueError(f"model {args.model!r}'s loss has no term "
                              + ", ".join(f"--lambda-{'fm' if k == 'feature_matching' else k}" for k in extra))
-        overrides["weights"] = dataclasses.replace(cfg.weights, **given)
+        if "weights" in fields:
+            overrides["weights"] = dataclasses.replace(cfg.weights, **given)
+        else:
+            overrides.update({f"lambda_{k}": v for k, v in given.items()})
     for option, key, value in (("--lambda-content", "content_weight", args.lambda_content),
                                ("--content-net-sha256", "content_net_sha256",
                                 None if args.content_net_sha256 is None else args.content_net_sha256.lower())):

@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..losses import FREQ_SCALES, content_loss, gradient_penalty, power_spectrogram_loss, time_mse
+from ..losses import (FREQ_SCALES, content_loss, gradient_penalty, multi_resolution_stft_loss,
+                      power_spectrogram_loss, time_mse)
 from .layers import Inception1d, PixelUnshuffle1d
 from .recipe import Batch, Nets, Recipe, TrainConfig
 from .registry import make_config, register_recipe
@@ -96,6 +97,11 @@ class XferTrainConfig(TrainConfig):
         lr: Adam learning rate (1e-3, default betas).
         lambda_f, lambda_ae, lambda_adv: weights of L_freq (10), L_ae (0.1), L_adv (1: the seed's
             value is not given).
+        lambda_stft: beyond the seed (0: off): weight of Parallel WaveGAN's multi-resolution STFT
+            loss (spectral convergence + log magnitude, Yamamoto et al. 2020, eqs. 1-4;
+            :func:`rtgan.losses.multi_resolution_stft_loss`) added to any composite loss: a
+            level-invariant log-spectral term, which L_time and the power-domain L_freq are not
+            (LSD, eq. 25, is log-spectral).
         gp_weight: WGAN-GP lambda_p (10).
         n_critic: critic steps per generator step (the seed: "increasing [it] seems to be the
             most beneficial"; WGAN-GP's 5).
@@ -135,6 +141,7 @@ class XferTrainConfig(TrainConfig):
     lambda_f: float = 10.0
     lambda_ae: float = 0.1
     lambda_adv: float = 1.0
+    lambda_stft: float = 0.0
     gp_weight: float = 10.0
     n_critic: int = 5
     critic_blocks: int = 7
@@ -152,7 +159,7 @@ class XferTrainConfig(TrainConfig):
             raise ValueError(f"xfer: loss must be one of {', '.join(COMPOSITE_LOSSES)}, got {self.loss!r}")
         if self.n_critic < 1:
             raise ValueError(f"xfer: n_critic must be >= 1, got {self.n_critic}")
-        for name in ("lr", "lambda_f", "lambda_ae", "lambda_adv", "gp_weight"):
+        for name in ("lr", "lambda_f", "lambda_ae", "lambda_adv", "lambda_stft", "gp_weight"):
             v = getattr(self, name)
             if not (v >= 0.0 and v < float("inf")):
                 raise ValueError(f"xfer: {name} must be a finite number >= 0, got {v!r}")
@@ -265,6 +272,10 @@ class XferRecipe(Recipe):
             a = content_loss(self._content(nets), y_hat, y)
             loss = loss + c.lambda_ae * a
             terms["ae"] = float(a.detach())
+        if c.lambda_stft:
+            sc, mag = multi_resolution_stft_loss(y_hat, y)
+            loss = loss + c.lambda_stft * (sc + mag)
+            terms["stft_sc"], terms["stft_mag"] = float(sc.detach()), float(mag.detach())
         if "adv" in self.terms:
             adv = -nets["critic"](y_hat).float().mean()
             loss = loss + c.lambda_adv * adv
@@ -284,6 +295,8 @@ class XferRecipe(Recipe):
             composite = composite + self.cfg.lambda_f * power_spectrogram_loss(y_hat, y, scale=self.cfg.freq_scale)
         if "ae" in self.terms:
             composite = composite + self.cfg.lambda_ae * content_loss(self._content(nets), y_hat, y)
+        if self.cfg.lambda_stft:
+            composite = composite + self.cfg.lambda_stft * sum(multi_resolution_stft_loss(y_hat, y))
         return {"loss": float(time_mse(y_hat, y)), "composite": float(composite),
                 "snr_db": float(snr(y_hat[:, 0], y[:, 0]).mean()),
                 "lsd": float(lsd(y_hat[:, 0], y[:, 0]).mean()), "input_snr_db": float(snr(x[:, 0], y[:, 0]).mean())}
