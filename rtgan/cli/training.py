@@ -520,16 +520,16 @@ def _xfer_models(specs: list[str]) -> dict:
     """``--xfer``'s models (see :func:`_model_specs`), each an instrument-transfer model, all with one
     target program; each labelled ``MODEL LOSS`` by the composite loss its metadata records."""
     from ..evaluate_xfer import check_xfer_model
-    models = _model_specs(specs, "--xfer", check_xfer_model)
+    def label_of(name, m):
+        tc = (getattr(m, "metadata", None) or {}).get("train_config") or {}
+        extra = f" + {tc['lambda_stft']:g} MR-STFT" if tc.get("lambda_stft") else ""
+        return f"{name} {tc['loss']}{extra}" if tc.get("loss") else name
+
+    models = _model_specs(specs, "--xfer", check_xfer_model, label_of)
     targets = {int(m.config.target_program) for m in models.values()}
     if len(targets) > 1:
         raise ValueError(f"--xfer: the models have different target programs {sorted(targets)}; Table I compares one")
-    out = {}
-    for label, m in models.items():
-        loss = ((getattr(m, "metadata", None) or {}).get("train_config") or {}).get("loss")
-        name = f"{label.split(' ')[0]} {loss}" if loss else label
-        out[name if name not in out else label] = m
-    return out
+    return models
 
 
 def _cmd_eval_xfer(args, argv, models: dict | None = None) -> int:
@@ -611,10 +611,10 @@ def _sr16_models(specs: list[str]) -> dict:
     return _model_specs(specs, "--sr16", check_sr16_model)
 
 
-def _model_specs(specs: list[str], option: str, check) -> dict:
+def _model_specs(specs: list[str], option: str, check, label_of=None) -> dict:
     """``MODEL=CKPT`` (or ``MODEL`` / ``MODEL@TAG``: its shipped weights) -> ``{label: generator}``;
-    a repeated model name is labelled with its checkpoint's stem; ``check(model, spec)`` raises
-    for a model the option cannot take."""
+    a repeated model name is labelled with its checkpoint's stem, or ``label_of(name, model)`` when
+    given; ``check(model, spec)`` raises for a model the option cannot take."""
     from ..models import registry
     models = {}
     for spec in specs:
@@ -629,7 +629,10 @@ def _model_specs(specs: list[str], option: str, check) -> dict:
         if ckpt and not Path(ckpt).is_file():
             raise ValueError(f"{option} {spec!r}: no checkpoint file {ckpt}")
         model = registry.load_model(name, path=ckpt or None)
-        label = name if name not in models else f"{name} ({Path(ckpt).stem if ckpt else 'shipped'})"
+        if label_of is not None:
+            label = label_of(name, model)
+        else:
+            label = name if name not in models else f"{name} ({Path(ckpt).stem if ckpt else 'shipped'})"
         if label in models:
             raise ValueError(f"{option} {spec!r} is given twice")
         check(model, spec)
