@@ -188,3 +188,13 @@ def test_lr_recipe_and_discriminator_options_reach_a_vocoders_config(recorded, t
         assert _train("voc-melgan", "--preset", "live", *args, data=tmp_path) == 2
         assert message in _error(capsys)
     assert len(recorded) == 2
+
+
+def test_disc_warmup_reaches_sr_hifigan_and_is_refused_where_there_is_none(recorded, tmp_path, capsys):
+    assert _train("sr-hifigan", "--preset", "live", "--adv-start", "200", "--disc-warmup", "150", data=tmp_path) == 0
+    cfg = recorded[0]["cfg"]
+    assert (cfg.adv_start_step, cfg.disc_warmup_steps) == (200, 150)
+    capsys.readouterr()
+    assert _train("voc-melgan", "--preset", "live", "--disc-warmup", "5", data=tmp_path) == 2
+    assert "--disc-warmup" in _error(capsys)
+    assert len(recorded) == 1

@@ -200,6 +200,40 @@ def test_wgan_gp_critic_steps_n_critic_times_per_generator_step(tmp_path):
     assert _lowered(state)
 
 
+class WarmupToy(WGANToy):
+    """WGANToy whose critic starts two steps before its adversarial terms (a critic warm-up)."""
+
+    def critic_trains(self, step):
+        return step >= self.cfg.adv_start_step - 2
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_a_critic_warm_up_trains_the_critic_once_per_step_before_the_adversarial_terms(tmp_path):
+    cfg = ToyConfig(adv_start_step=3, steps=6)
+    state = train(cfg, None, tmp_path / "run", device="cpu", progress=False, recipe=WarmupToy)
+    steps = _steps(state.recipe.events)
+    assert steps[0] == ["generator"]
+    # warm-up: one critic step on the generator step's own batch, no adversarial term yet
+    assert steps[1] == steps[2] == ["critic", "after", "generator"]
+    for s in (1, 2):
+        ev = [e for e in state.recipe.events if e[1] == s and e[0] != "after"]
+        assert ev[0][2] == ev[1][2]
+    for s in range(3, cfg.steps):
+        assert steps[s] == ["critic", "after"] * 3 + ["generator"]
+    assert state.recipe.stage(0) == "reconstruction" and state.recipe.stage(1) == "critic warm-up"
+    assert state.recipe.stage(3) == "adversarial"
+
+
+def test_sr_hifigan_disc_warmup_starts_the_discriminators_before_the_gan_terms():
+    from rtgan.models.sr_hifigan_training import SRHiFiGANRecipe, SRHiFiGANTrainConfig
+    r = SRHiFiGANRecipe(SRHiFiGANTrainConfig(preset="tiny", adv_start_step=10, disc_warmup_steps=4))
+    assert [r.critic_trains(s) for s in (5, 6, 9, 10)] == [False, True, True, True]
+    assert [r.adversarial(s) for s in (6, 9, 10)] == [False, False, True]
+    assert not SRHiFiGANRecipe(SRHiFiGANTrainConfig(preset="tiny", adv_start_step=10)).critic_trains(9)
+    with pytest.raises(ValueError, match="disc_warmup_steps"):
+        SRHiFiGANTrainConfig(disc_warmup_steps=-1)
+
+
 def test_weight_clipping_holds_after_every_critic_step(tmp_path):
     c = 2.0 ** -4  # exact in float32
     cfg = ToyConfig(clip=c, adv_weight=1.0)

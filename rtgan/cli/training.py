@@ -50,6 +50,10 @@ def add_parsers(sub) -> None:
     t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
     t.add_argument("--adv-start", type=int,
                    help=f"steps of reconstruction-only training before the GAN terms (default: bwe {TRAIN_PRESETS['live'].adv_start_step}, paper 0)")
+    t.add_argument("--disc-warmup", type=int, metavar="STEPS",
+                   help="the last STEPS of those also train the discriminators, whose gradient does not yet reach the "
+                        "generator: fresh discriminators facing an --init-from generator learn to judge it first "
+                        "(sr-hifigan, reverb models; default 0)")
     for name, field_name, what in (("adv", "adv", "LSGAN generator loss"), ("flat", "flat", "spectral-flatness loss"),
                                    ("time", "time", "time-domain MSE"), ("stft", "stft", "multi-resolution STFT loss"),
                                    ("mel", "mel", "mel L1 loss"), ("fm", "feature_matching", "feature-matching loss")):
@@ -224,6 +228,7 @@ def cmd_train(args, argv) -> int:
                                ("--segment-samples", "segment_samples", args.segment_samples),
                                ("--workers", "num_workers", args.workers),
                                ("--adv-start", "adv_start_step", args.adv_start),
+                               ("--disc-warmup", "disc_warmup_steps", args.disc_warmup),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),

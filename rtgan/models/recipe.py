@@ -14,11 +14,11 @@ adversarial terms are on). The loop says *how*: device and bf16 autocast on CUDA
 step and the :meth:`Recipe.after_critic_step` hook, logging, validation cadence, snapshots,
 resumable checkpoints, ``max_minutes`` and the non-finite-loss guard. One loop step::
 
-    adv = recipe.adversarial(step)
+    adv = recipe.adversarial(step); critic = recipe.critic_trains(step)   # critic: adv or warm-up
     for i in range(recipe.n_critic if adv else 1):          # one fresh batch each
         batch = next batch                                    # tuple of tensors, on the device
         out = recipe.generate(nets, batch)                    # graph kept on the last round only
-        if adv:
+        if critic:
             loss_c, terms = recipe.critic_loss(nets, batch, detached(out), step)
             zero_grad, loss_c.backward(), step the critics' optimisers
             recipe.after_critic_step(nets, step)              # e.g. WGAN weight clipping
@@ -230,9 +230,20 @@ class Recipe:
         """
         return True
 
+    def critic_trains(self, step: int) -> bool:
+        """Whether the critics take a step at generator step ``step`` (0-based).
+
+        Default: exactly when :meth:`adversarial`. A recipe may start its critics earlier (a
+        critic warm-up: they learn to judge the generator's output before their gradient
+        reaches it, e.g. fresh discriminators facing a warm-started generator).
+        """
+        return self.adversarial(step)
+
     def stage(self, step: int) -> str:
         """Name of the training stage at ``step``, logged when it changes."""
-        return "adversarial" if self.adversarial(step) else "reconstruction"
+        if self.adversarial(step):
+            return "adversarial"
+        return "critic warm-up" if self.critic_trains(step) else "reconstruction"
 
     # -- the steps -------------------------------------------------------------------------
 

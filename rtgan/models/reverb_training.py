@@ -202,6 +202,8 @@ class ReverbTrainConfig(TrainConfig):
             time-domain MSE (which pulls free taps onto the target's response), and once
             adversarial, LSGAN and feature matching.
         adversarial, adv_start_step: the HiFi-GAN discriminators, from that step on.
+        disc_warmup_steps: the discriminators alone train for this many steps before
+            ``adv_start_step`` (see :class:`~rtgan.models.sr_hifigan_training.HiFiGANAdversary`).
         discriminator: their widths.
         h1_items: models with free taps (the anchors) start from the H1 estimate of the
             target's response from this many training items (0: from the untrained shaping);
@@ -228,6 +230,7 @@ class ReverbTrainConfig(TrainConfig):
     weights: LossWeights = LossWeights(adv=0.1, flat=0.0, time=100.0, feature_matching=0.2, stft=1.0)
     adversarial: bool = True
     adv_start_step: int = 1000
+    disc_warmup_steps: int = 0
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig.small)
     h1_items: int = 64
     h1_regularisation: float = 1e-8

@@ -104,6 +104,9 @@ class SRHiFiGANTrainConfig(TrainConfig):
         adversarial: train with the discriminators (False: reconstruction terms only, and no
             discriminators are built).
         adv_start_step: steps of pure reconstruction training before the GAN terms start.
+        disc_warmup_steps: of those, the last this many also train the discriminators (their
+            gradient does not yet reach the generator): fresh discriminators facing a
+            warm-started generator (``--init-from``) learn to judge it before it is judged.
         disc_highpass_hz: the discriminators see only the band above this (Hz; 0: the whole
             waveform, as in the seed), scaled by ``disc_input_gain``; see :func:`discriminator_view`.
         disc_input_gain: gain on what the discriminators see.
@@ -115,7 +118,7 @@ class SRHiFiGANTrainConfig(TrainConfig):
         eval_degradation: the degradation used for validation and ``rtgan eval``.
 
     Raises:
-        ValueError: an unknown ``recipe``.
+        ValueError: an unknown ``recipe``; a negative ``disc_warmup_steps``.
     """
 
     model: str = "sr-hifigan"
@@ -130,6 +133,7 @@ class SRHiFiGANTrainConfig(TrainConfig):
     item_max_gain_db: float = 30.0
     adversarial: bool = True
     adv_start_step: int = 1000
+    disc_warmup_steps: int = 0
     disc_highpass_hz: float = 6000.0
     disc_input_gain: float = 10.0
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -139,6 +143,8 @@ class SRHiFiGANTrainConfig(TrainConfig):
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
+        if self.disc_warmup_steps < 0:
+            raise ValueError(f"disc_warmup_steps must be >= 0, got {self.disc_warmup_steps}")
 
     @classmethod
     def with_recipe(cls, base: "SRHiFiGANTrainConfig", recipe: str) -> "SRHiFiGANTrainConfig":
@@ -190,7 +196,8 @@ class HiFiGANAdversary:
     2020) as an LSGAN with feature matching (eqs. 2 and 4), from ``cfg.adv_start_step`` on.
 
     Mixed into a :class:`~rtgan.models.recipe.Recipe` whose config has ``model``, ``preset``,
-    ``adversarial``, ``adv_start_step``, ``discriminator`` (:class:`DiscriminatorConfig`) and
+    ``adversarial``, ``adv_start_step``, ``disc_warmup_steps`` (the discriminators alone train
+    for that many steps before ``adv_start_step``), ``discriminator`` (:class:`DiscriminatorConfig`) and
     ``weights`` (:class:`LossWeights`; :func:`rtgan.losses.generator_loss` combines the terms).
     Batches are ``(x, y, ...)``, the target ``y`` second. :meth:`_view` maps a waveform to
     what the discriminators judge (identity here; sr-hifigan judges the generated band).
@@ -207,6 +214,9 @@ class HiFiGANAdversary:
 
     def adversarial(self, step: int) -> bool:
         return self.cfg.adversarial and step >= self.cfg.adv_start_step
+
+    def critic_trains(self, step: int) -> bool:
+        return self.cfg.adversarial and step >= self.cfg.adv_start_step - self.cfg.disc_warmup_steps
 
     def critic_loss(self, nets, batch, fake, step):
         from ..losses import lsgan_discriminator_loss

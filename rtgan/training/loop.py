@@ -163,7 +163,8 @@ def _minimise(loss: torch.Tensor, optimisers, what: str, step: int, terms: dict[
 
 def gan_step(state: TrainState, next_batch: Callable[[], Batch],
              amp_dtype: torch.dtype | None = None) -> dict[str, float]:
-    """One generator step, preceded by ``n_critic`` critic steps while the schedule is adversarial.
+    """One generator step, preceded by ``n_critic`` critic steps while the schedule is adversarial
+    (one critic step on the same batch during a critic warm-up, ``recipe.critic_trains``).
 
     Each critic round draws a batch from ``next_batch`` (tensors on the device), runs
     ``recipe.generate`` (without a graph but on the last round), minimises
@@ -183,7 +184,7 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
 
     Raises:
         FloatingPointError: a non-finite loss (before the update it would make).
-        ValueError: an adversarial step without a critic optimiser.
+        ValueError: an adversarial or critic warm-up step without a critic optimiser.
     """
     r, nets = state.recipe, state.step_nets
     critic_opts = [opt for name, opt in state.optimisers.items() if name in r.critics]
@@ -191,8 +192,9 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
     for name in state.optimisers:
         nets[name].train()
     adv = r.adversarial(state.step)
-    if adv and not critic_opts:
-        raise ValueError(f"{type(r).__name__}.adversarial({state.step}) is True but no critic network "
+    critic = adv or r.critic_trains(state.step)
+    if critic and not critic_opts:
+        raise ValueError(f"{type(r).__name__}.adversarial/critic_trains({state.step}) is True but no critic network "
                          f"({', '.join(r.critics)}) has an optimiser")
     autocast = torch.autocast(next(iter(nets["generator"].parameters())).device.type, dtype=amp_dtype,
                               enabled=amp_dtype is not None)
@@ -202,7 +204,7 @@ def gan_step(state: TrainState, next_batch: Callable[[], Batch],
         batch = next_batch()
         with autocast, torch.set_grad_enabled(i == rounds - 1):
             out = r.generate(nets, batch)
-        if adv:
+        if critic:
             with autocast:
                 loss_c, terms_c = r.critic_loss(nets, batch, _detach(out), state.step)
             _minimise(loss_c, critic_opts, "critic", state.step, terms_c)
