@@ -421,3 +421,29 @@ def test_init_from_that_does_not_fit_fails_before_the_run_directory(corpus, tmp_
     assert main(["train", "sr16-unet", "--data", str(corpus), "--preset", "tiny", "--steps", "1",
                  "--run-dir", str(run), "--init-from", str(tmp_path / "missing.safetensors"), "-q"]) != 0
     assert "missing" in capsys.readouterr().err and not run.exists()
+
+
+def test_init_from_drops_only_the_biases_a_tone_free_config_has_no_place_for(tmp_path):
+    """A warm start across a config change: weights trained without ``dc_free_output``
+    (output conv with a bias) start a tone-free network; that bias is dropped and recorded,
+    every other tensor is taken as it is. Anything else that does not fit still fails."""
+    from rtgan.checkpoint import CheckpointError, save_generator
+    from rtgan.training.loop import init_generator
+    old = registry.build("sr16-unet", "tiny")
+    with torch.no_grad():
+        for p in old.parameters():
+            p.normal_()
+    save_generator(tmp_path / "old.safetensors", old, {})
+    src = old.state_dict()
+    state = init_state(tiny("sr16-unet", preset="tiny-r4"), CPU)
+    rec = init_generator(state, tmp_path / "old.safetensors")
+    new = state.generator.state_dict()
+    assert rec["dropped"] and all(k.endswith(".bias") and k not in new for k in rec["dropped"])
+    assert set(src) - set(rec["dropped"]) == set(new)
+    assert all(torch.equal(new[k], src[k]) for k in new)
+    # the same weights into the same config: nothing dropped
+    assert init_generator(init_state(tiny("sr16-unet"), CPU), tmp_path / "old.safetensors")["dropped"] == []
+    # a missing tensor is not forgiven: the tone-free weights (no output bias) into the biased config
+    save_generator(tmp_path / "new.safetensors", state.generator, {})
+    with pytest.raises(CheckpointError, match="does not fit"):
+        init_generator(init_state(tiny("sr16-unet"), CPU), tmp_path / "new.safetensors")

@@ -21,7 +21,7 @@ import torch
 
 from ..checkpoint import CheckpointError, generator_state, read_checkpoint, save_generator
 from ..models import registry
-from ..models.layers.weightnorm import load_folded
+from ..models.layers.weightnorm import folded_keys, load_folded
 from ..models.recipe import Batch, Recipe, TrainConfig
 from . import distributed
 from .data import make_datasets
@@ -114,21 +114,33 @@ def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
     Any checkpoint whose generator tensors load strictly into this generator will do: the
     same network under another model name (sr16-unet's weights for sr16-gan), or another
     config with the same weight shapes (sr16's ratio lives in its spline front end, which
-    has no weights). Only the generator's weights are taken; optimisers start fresh.
+    has no weights). One difference is allowed, because a warm start is where a config
+    change meets trained weights: bias tensors of layers this config builds without a bias
+    (e.g. ``dc_free_output``, ``bias=False``) are dropped and listed in the returned record
+    (``dropped``); every other tensor must be there with its shape. Only the generator's
+    weights are taken; optimisers start fresh.
 
     Returns:
         what the run's metadata records: the source's path, :func:`content_hash`, model,
-        steps and producing command.
+        steps, producing command and the dropped bias tensors (sorted; empty if none).
 
     Raises:
         CheckpointError: an unreadable checkpoint, one without generator weights, or weights
-            that do not load strictly (missing, unexpected or differently shaped tensors).
+            that do not load strictly once those biases are dropped (missing, other unexpected
+            or differently shaped tensors).
     """
     path = Path(path)
     tensors, meta = read_checkpoint(path)
     weights = generator_state(tensors)
     if not weights:
         raise CheckpointError(f"--init-from {path}: no generator weights in it")
+    expected = folded_keys(state.generator)
+    dropped = sorted(k for k in weights if k not in expected and k.endswith(".bias")
+                     and k[: -len("bias")] + "weight" in expected)
+    for k in dropped:
+        del weights[k]
+    if dropped:
+        log.info("--init-from %s: dropped %s (layers without a bias in this config)", path, ", ".join(dropped))
     try:
         load_folded(state.generator, weights)  # checkpoints hold folded weights; a recipe may train with weight norm
     except RuntimeError as e:
@@ -136,7 +148,7 @@ def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"--init-from {path} ({meta.get('model')}) does not fit "
                               f"{state.generator.name}: {' '.join(x.strip() for x in first[:3])}") from None
     return {"path": str(path), "sha256": content_hash(path), "model": meta.get("model"),
-            "steps": meta.get("steps"), "command": meta.get("command")}
+            "steps": meta.get("steps"), "command": meta.get("command"), "dropped": dropped}
 
 
 def _detach(out: Any) -> Any:

@@ -49,6 +49,16 @@ def fold_weight_norm(module: nn.Module) -> nn.Module:
     return module
 
 
+def folded_keys(module: nn.Module) -> set[str]:
+    """The state-dict keys ``module`` has with its weight norm folded (what checkpoints hold)."""
+    names = _wrapped(module)
+    fold_weight_norm(module)
+    keys = set(module.state_dict())
+    for name in names:
+        weight_norm(module.get_submodule(name), "weight", dim=0)
+    return keys
+
+
 def load_folded(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """Load folded weights strictly into ``module``, whether or not it is wrapped with weight norm.
 
