@@ -68,3 +68,37 @@ def test_cli_select(tmp_path, capsys):
     assert json.loads(out.with_suffix(".json").read_text())["selection"]["command"].startswith("rtgan select ")
     assert main(["select", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "no snapshots directory" in capsys.readouterr().err
+
+
+def test_a_tonal_gate_leaves_out_snapshots_with_a_tone_and_records_every_figure(tmp_path):
+    run = _run(tmp_path, {100: {"loss": 3.0}, 200: {"loss": 1.0}, 300: {"loss": 2.0}})
+    figures = {100: 4.0, 200: 7.5, 300: 6.0}  # the val-best snapshot (200) has a tone above the gate
+
+    def tonal(path):
+        return figures[int(path.stem[-7:])]
+
+    sel = select_snapshot(run, max_tonal_db=6.0, tonal=tonal)
+    assert (sel.step, sel.value) == (300, 2.0)  # the gate is inclusive; the metric chooses among the rest
+    assert sel.candidates == [(100, 3.0), (200, 1.0), (300, 2.0)] and sel.tonal_db == figures
+    _, meta = read_checkpoint(release(sel, tmp_path / "rel.safetensors"))
+    assert meta["selection"]["max_tonal_db"] == 6.0
+    assert meta["selection"]["tonal_db"] == [[100, 4.0], [200, 7.5], [300, 6.0]]
+    assert select_snapshot(run, max_tonal_db=7.5, tonal=tonal).step == 200
+    with pytest.raises(FileNotFoundError, match="no snapshot passes the tonal gate of 3 dB"):
+        select_snapshot(run, max_tonal_db=3.0, tonal=tonal)
+    with pytest.raises(ValueError, match="finite"):
+        select_snapshot(run, max_tonal_db=float("nan"), tonal=tonal)
+    # without a gate nothing is measured
+    assert select_snapshot(run, tonal=lambda p: pytest.fail("measured without a gate")).tonal_db == {}
+
+
+def test_cli_select_measures_the_tonal_figure_of_each_snapshot(tmp_path, capsys):
+    from rtgan.metrics import tonal_artifact
+    run = _run(tmp_path, {100: {"loss": 3.0}, 200: {"loss": 2.0}})
+    out = tmp_path / "rel.safetensors"
+    assert main(["select", str(run), "--out", str(out), "--max-tonal-db", "100"]) == 0
+    assert "2 of them under the tonal gate of 100 dB" in capsys.readouterr().out
+    recorded = dict(json.loads(out.with_suffix(".json").read_text())["selection"]["tonal_db"])
+    for step in (100, 200):
+        direct = tonal_artifact(registry.load_generator(run / "snapshots" / f"sr16-unet-step{step:07d}.safetensors"))
+        assert recorded[step] == pytest.approx(direct["peak_db"], abs=1e-3)

@@ -111,6 +111,10 @@ def add_parsers(sub) -> None:
     se.add_argument("--min-step", type=int, default=1,
                     help="consider snapshots from this step on, e.g. once a progressive GAN (reverbsynth) has grown "
                          "to full size (default: %(default)s)")
+    se.add_argument("--max-tonal-db", type=float, metavar="DB",
+                    help="super-resolution models: only snapshots whose tonal figure (band-limited white noise in, "
+                         "peak over the generated band's local median, dB; as rtgan eval reports it) is at most DB "
+                         "may be chosen, e.g. 6 (default: no gate)")
 
     from ..audio.bandlimit import BAND_LIMITERS
     ca = sub.add_parser("calibrate", help="sr-hifigan: choose the generated band's level (residual gain) on the "
@@ -318,7 +322,7 @@ def _speech_png(path: str) -> Path:
 def cmd_select(args, argv) -> int:
     """``rtgan select``: :func:`rtgan.training.select.select_snapshot` then :func:`~rtgan.training.select.release`."""
     from ..training.select import describe, release, select_snapshot
-    sel = select_snapshot(args.run_dir, args.metric, args.min_step)
+    sel = select_snapshot(args.run_dir, args.metric, args.min_step, max_tonal_db=args.max_tonal_db)
     out = release(sel, args.out, command=common.command_line(argv))
     print(f"selected {sel.path.name}, {describe(sel)}; wrote {out}")
     return 0
