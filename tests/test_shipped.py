@@ -62,21 +62,20 @@ def test_some_model_ships():
     assert SHIPPED
 
 
-#: Known defect, kept visible: the shipped sr16 models (the seed's U-Net with biases) leave steady
-#: tones at multiples of 1 kHz (16 kHz / 2**4 levels), 10-21 dB above the generated band's
-#: floor at about -65 dBFS whatever the input level (the biases' pattern through the subpixel
-#: levels; README "The 16 kHz super-resolution family"). strict: the test fails once it passes,
-#: so the mark goes when bias-free models ship.
-SR16_TONE = pytest.mark.xfail(strict=True, reason="sr16 U-Net with biases: steady tones at k kHz (README)")
-
-
-@pytest.mark.parametrize("name", [pytest.param(ref, marks=SR16_TONE) if ref in SHIPPED_SR16 else ref
-                                  for ref in SHIPPED_SR])
+@pytest.mark.parametrize("name", SHIPPED_SR)
 def test_shipped_model_leaves_no_tone_in_the_generated_band(name):
     res = tonal_artifact(rtgan.load_model(name))
     assert res["peak_db"] <= MAX_TONAL_PEAK_DB, (
         f"{name}: {res['peak_db']:.1f} dB above the local median at {res['freq_hz']:.0f} Hz "
         f"(global {res['global_peak_db']:.1f} dB at {res['global_freq_hz']:.0f} Hz)")
+
+
+@pytest.mark.parametrize("ref", SHIPPED_SR16)
+def test_shipped_sr16_models_are_the_tone_free_networks(ref):
+    """The sr16 releases before these (the seed's U-Net as is) left steady tones at k kHz; the
+    shipped ones hold after every subpixel layer and end in a DC-free conv (README)."""
+    config = rtgan.load_model(ref).config
+    assert config.upsample_hold and config.dc_free_output
 
 
 @pytest.mark.parametrize("ref", SHIPPED)
