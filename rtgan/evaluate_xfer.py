@@ -231,6 +231,29 @@ def _share(assigned: np.ndarray, program: int, programs) -> tuple[float, dict]:
     return float(np.mean(assigned == program)), shares
 
 
+def grid_batch(ds, indices, cache: dict) -> tuple[np.ndarray, np.ndarray, list[tuple[str, int]]]:
+    """Crops ``indices`` of a grid :class:`rtgan.data.pairs.PairDataset` (``random_crop=False``) as arrays.
+
+    Returns:
+        ``(x, y, keys)``: input and target crops ``(n, CROP)`` float32 (zero-padded at a
+        file's end) and ``(piece, start sample)`` per crop. ``cache`` keeps the last file read.
+    """
+    xs, ys, keys = [], [], []
+    for i in indices:
+        ri, s = ds.crop_at(i)
+        if ri not in cache:
+            cache.clear()
+            cache[ri] = ds._load(ds.rows[ri])
+        x, y = cache[ri]
+        xc, yc = np.zeros(CROP, np.float32), np.zeros(CROP, np.float32)
+        xc[:len(x[s:s + CROP])] = x[s:s + CROP]
+        yc[:len(y[s:s + CROP])] = y[s:s + CROP]
+        xs.append(xc)
+        ys.append(yc)
+        keys.append((ds.rows[ri]["piece"], s))
+    return np.stack(xs), np.stack(ys), keys
+
+
 def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier=None, max_crops: int | None = None,
                   progress: bool = True, batch: int = 16, device: str = "cpu",
                   example: bool = False) -> XferEvalResult:
@@ -270,20 +293,7 @@ def evaluate_xfer(model, pairs_root: str | Path, split: str = "test", classifier
         from tqdm import tqdm
         it = tqdm(it, desc=f"xfer eval ({split})", unit="batch", leave=False)
     for lo in it:
-        xs, ys, keys = [], [], []
-        for i in range(lo, min(lo + batch, n)):
-            ri, s = ds.crop_at(i)
-            if ri not in cache:
-                cache.clear()
-                cache[ri] = ds._load(ds.rows[ri])
-            x, y = cache[ri]
-            xc, yc = np.zeros(CROP, np.float32), np.zeros(CROP, np.float32)
-            xc[:len(x[s:s + CROP])] = x[s:s + CROP]
-            yc[:len(y[s:s + CROP])] = y[s:s + CROP]
-            xs.append(xc)
-            ys.append(yc)
-            keys.append((ds.rows[ri]["piece"], s))
-        xb, yb = np.stack(xs), np.stack(ys)
+        xb, yb, keys = grid_batch(ds, range(lo, min(lo + batch, n)), cache)
         with torch.no_grad():
             out = model(torch.from_numpy(xb)[:, None].to(device))[:, 0].float().cpu().numpy()
         bad = ~np.isfinite(out).all(axis=1)

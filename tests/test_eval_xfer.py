@@ -218,3 +218,59 @@ def test_the_example_excerpt_is_the_loudest_targets_crop_and_the_models_offline_
         ref = m(torch.from_numpy(ex["input"])[None, None])[0, 0].numpy()
     np.testing.assert_allclose(ex["output"], ref, atol=1e-6)
     assert evaluate_xfer(m, pair_set, "test", progress=False).example is None
+
+
+def _noisy_xfer(seed: int = 0):
+    """A tiny xfer-violin whose output is not silent (the untrained one is): every weight perturbed."""
+    from rtgan.models import registry
+    torch.manual_seed(seed)
+    model = registry.build("xfer-violin", "tiny")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2 * torch.randn_like(p))
+    return model.eval()
+
+
+def test_xfer_gain_calibration_scores_each_gain_as_the_evaluation_does_and_takes_the_largest_that_passes(pair_set):
+    from rtgan.calibrate import calibrate_xfer_gain, with_gain
+    model = _noisy_xfer()
+    gains = (0.1, 0.5, 1.0, 2.0)
+    res = calibrate_xfer_gain(model, pair_set, "val", margin_db=0.0, gains=gains, progress=False)
+    ev = {g: evaluate_xfer(with_gain(model, g), pair_set, "val", progress=False) for g in gains}
+    for g in gains:  # the closed form in g equals scoring the rescaled model's output
+        assert res["snr_db_by_gain"][f"{g:g}"] == pytest.approx(ev[g].table["output"]["snr_db"]["mean"], abs=1e-4)
+    assert res["input_snr_db"] == pytest.approx(ev[1.0].table["input"]["snr_db"]["mean"], abs=1e-9)
+    assert res["crops"] == ev[1.0].settings["crops"]
+    # a threshold between the evaluation's SNR at gains 0.5 and 1 (this output is too weak and uncorrelated for
+    # its SNR to rise with the gain): the rule must take 0.5, the largest gain above it
+    snr_eval = [ev[g].table["output"]["snr_db"]["mean"] for g in gains]
+    assert snr_eval == sorted(snr_eval, reverse=True) and snr_eval[1] > snr_eval[2]
+    margin = (snr_eval[1] + snr_eval[2]) / 2 - ev[1.0].table["input"]["snr_db"]["mean"]
+    assert calibrate_xfer_gain(model, pair_set, "val", margin_db=margin, gains=gains, progress=False)["gain"] == 0.5
+    none = calibrate_xfer_gain(model, pair_set, "val", margin_db=100.0, gains=gains, progress=False)
+    assert none["gain"] is None
+    with pytest.raises(ValueError, match="gains"):
+        calibrate_xfer_gain(model, pair_set, gains=(0.0,), progress=False)
+
+
+def test_cli_calibrate_xfer_writes_the_chosen_output_gain(pair_set, tmp_path, capsys):
+    from rtgan.calibrate import calibrate_xfer_gain
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+    ckpt = save_generator(tmp_path / "x.safetensors", _noisy_xfer(1), {"command": "test"})
+    out = tmp_path / "cal.safetensors"
+    rc = main(["calibrate", "--model", "xfer-violin", "--checkpoint", str(ckpt), "--data", str(pair_set),
+               "--out", str(out), "--margin-db", "-100", "-q"])
+    assert rc == 0 and "output gain 1 " in capsys.readouterr().out  # any level passes: the largest gain, 1
+    m = registry.load_model("xfer-violin", path=out)
+    assert m.config.residual_gain == 1.0 and m.metadata["calibration"]["margin_db"] == -100.0
+    want = calibrate_xfer_gain(_noisy_xfer(1), pair_set, "val", margin_db=0.0, progress=False)["gain"]
+    rc = main(["calibrate", "--model", "xfer-violin", "--checkpoint", str(ckpt), "--data", str(pair_set),
+               "--out", str(out), "--margin-db", "0", "-q"])
+    if want is None:
+        assert rc == 1 and "no gain satisfies" in capsys.readouterr().err
+    else:
+        assert rc == 0 and registry.load_model("xfer-violin", path=out).config.residual_gain == want
+    assert main(["calibrate", "--model", "xfer-violin", "--checkpoint", str(ckpt), "--out", str(out)]) == 2
+    assert "--data is needed" in capsys.readouterr().err

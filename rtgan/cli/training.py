@@ -118,18 +118,21 @@ def add_parsers(sub) -> None:
 
     from ..audio.bandlimit import BAND_LIMITERS
     ca = sub.add_parser("calibrate", help="sr-hifigan: choose the generated band's level (residual gain) on the "
-                        "validation split; reverb-room: fit its decay control to the measured T30 of its responses")
+                        "validation split; xfer-*: choose the output level on the pair set's validation crops; "
+                        "reverb-room: fit its decay control to the measured T30 of its responses")
     ca.add_argument("--model", default="sr-hifigan", help="registered model name (default: %(default)s)")
     ca.add_argument("--checkpoint", required=True, help="the trained .safetensors checkpoint to calibrate")
-    ca.add_argument("--data", help="corpus directory (with manifest.jsonl; needed for sr-hifigan, not for a "
-                                   "reverb, whose decay control is calibrated on its own impulse responses)")
+    ca.add_argument("--data", help="corpus directory (with manifest.jsonl; needed for sr-hifigan), pair set "
+                                   "(xfer-*), not needed for a reverb, whose decay control is calibrated on its own "
+                                   "impulse responses")
     ca.add_argument("--out", required=True, help="where the calibrated checkpoint goes (.safetensors + .json)")
     ca.add_argument("--split", default="val", choices=("train", "val", "test"),
                     help="split the gain is chosen on (default: %(default)s; never test)")
     ca.add_argument("--limiter", nargs="+", default=["soxr", "kaiser"],
                     help="band-limiters the SNR rule must hold for (default: %(default)s)")
-    ca.add_argument("--margin-db", type=float, default=0.15,
-                    help="allowed mean SNR below the cubic-spline baseline per domain, in dB (default: %(default)s dB)")
+    ca.add_argument("--margin-db", type=float,
+                    help="sr-hifigan: allowed mean SNR below the cubic-spline baseline per domain (default: 0.15 dB); "
+                         "xfer-*: required mean SNR above the input's on the validation crops (default: 0.3 dB)")
     ca.add_argument("--max-clips", type=int, help="use at most this many clips (default: all)")
     ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -339,10 +342,14 @@ def cmd_calibrate(args, argv) -> int:
     from ..models.reverb import ReverbGenerator
     if isinstance(model, ReverbGenerator):
         return _calibrate_reverb(args, argv, model, out)
+    from ..models.xfer import XferGenerator
+    if isinstance(model, XferGenerator):
+        return _calibrate_xfer(args, argv, model, out)
     if not args.data:
         raise ValueError("--data is needed to calibrate the level of the generated band")
     res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
-                                  margin_db=args.margin_db, max_clips=args.max_clips, progress=not args.quiet)
+                                  margin_db=0.15 if args.margin_db is None else args.margin_db,
+                                  max_clips=args.max_clips, progress=not args.quiet)
     for lim, domains in res["table"].items():
         for domain, t in domains.items():
             shown = " ".join(f"{g}:{v:.2f}" for g, v in t["snr_db_by_gain"].items())
@@ -365,6 +372,34 @@ def cmd_calibrate(args, argv) -> int:
     meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
     save_generator(out, with_gain(model, res["gain"]), meta)
     print(f"residual gain {res['gain']:g} ({res['rule']}); wrote {out}")
+    return 0
+
+
+def _calibrate_xfer(args, argv, model, out: Path) -> int:
+    """``rtgan calibrate`` for an instrument-transfer model: :func:`rtgan.calibrate.calibrate_xfer_gain`."""
+    from ..calibrate import calibrate_xfer_gain, with_gain
+    from ..checkpoint import save_generator
+    if not args.data:
+        raise ValueError("--data is needed: the pair set (rtgan data pairs) whose validation crops choose the level")
+    margin = 0.3 if args.margin_db is None else args.margin_db
+    res = calibrate_xfer_gain(model, Path(args.data), split=args.split, margin_db=margin, max_crops=args.max_clips,
+                              progress=not args.quiet)
+    shown = " ".join(f"{g}:{v:.2f}" for g, v in res["snr_db_by_gain"].items())
+    print(f"{res['crops']} {args.split} crops: input SNR {res['input_snr_db']:.2f} dB; output SNR by gain: {shown}")
+    if res["gain"] is None:
+        print(f"rtgan calibrate: error: no gain satisfies: {res['rule']}", file=sys.stderr)
+        return 1
+    meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
+    meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
+    metrics = dict(meta.get("metrics", {}))
+    if "val" in metrics:
+        metrics["val_training"] = metrics.pop("val")
+    metrics[args.split] = {"residual_gain": res["gain"], "snr_db": res["snr_db_by_gain"][f"{res['gain']:g}"],
+                           "input_snr_db": res["input_snr_db"]}
+    meta["metrics"] = metrics
+    meta["commands"] = list(meta.get("commands", [meta.get("command", "")])) + [common.command_line(argv)]
+    save_generator(out, with_gain(model, res["gain"]), meta)
+    print(f"output gain {res['gain']:g} ({res['rule']}); wrote {out}")
     return 0
 
 
