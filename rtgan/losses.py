@@ -795,6 +795,7 @@ def generator_loss(
     weights: LossWeights = LossWeights(),
     fake_feats: Optional[Sequence[Sequence[Tensor]]] = None,
     real_feats: Optional[Sequence[Sequence[Tensor]]] = None,
+    time_view: Optional[Callable[[Tensor], Tensor]] = None,
     **stft_kwargs,
 ) -> tuple[Tensor, dict[str, float]]:
     """Total generator loss of Coldenhoff & Ren (2021) Sec. V.
@@ -820,6 +821,9 @@ def generator_loss(
         fake_feats: discriminator feature maps of ``y_hat`` (needed when
             ``weights.feature_matching > 0``).
         real_feats: discriminator feature maps of ``y`` (same condition).
+        time_view: a linear filter applied to both waveforms before ``L_time`` (shape kept),
+            e.g. a low-pass that keeps the MSE to the band the input carries; ``None``: the
+            whole waveform, as in the seed.
         **stft_kwargs: forwarded to :func:`spectral_flatness`.
 
     Returns:
@@ -841,7 +845,8 @@ def generator_loss(
         with torch.no_grad():  # logged only, no graph kept
             return fn(*args, **kwargs)
 
-    l_time = _maybe_grad(weights.time, time_mse, y_hat, y)
+    l_time = (_maybe_grad(weights.time, time_mse, y_hat, y) if time_view is None
+              else _maybe_grad(weights.time, lambda a, b: time_mse(time_view(a), time_view(b)), y_hat, y))
     l_flat = _maybe_grad(weights.flat, spectral_flatness_loss, y_hat, y, **stft_kwargs)
     if fake_logits:
         l_adv = _maybe_grad(weights.adv, lsgan_generator_loss, fake_logits)

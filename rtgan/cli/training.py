@@ -50,6 +50,10 @@ def add_parsers(sub) -> None:
     t.add_argument("--no-adversarial", action="store_true", help="reconstruction losses only")
     t.add_argument("--adv-start", type=int,
                    help=f"steps of reconstruction-only training before the GAN terms (default: bwe {TRAIN_PRESETS['live'].adv_start_step}, paper 0)")
+    t.add_argument("--time-lowpass", type=float, metavar="HZ",
+                   help="sr-hifigan: the time-domain MSE (L_time) sees only the band below HZ "
+                        "(the original's phase above the input's band is unpredictable; default 0: "
+                        "the whole waveform, as in the seed)")
     t.add_argument("--disc-warmup", type=int, metavar="STEPS",
                    help="the last STEPS of those also train the discriminators, whose gradient does not yet reach the "
                         "generator: fresh discriminators facing an --init-from generator learn to judge it first "
@@ -236,6 +240,7 @@ def cmd_train(args, argv) -> int:
                                ("--workers", "num_workers", args.workers),
                                ("--adv-start", "adv_start_step", args.adv_start),
                                ("--disc-warmup", "disc_warmup_steps", args.disc_warmup),
+                               ("--time-lowpass", "time_lowpass_hz", args.time_lowpass),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),

@@ -110,6 +110,11 @@ class SRHiFiGANTrainConfig(TrainConfig):
         disc_highpass_hz: the discriminators see only the band above this (Hz; 0: the whole
             waveform, as in the seed), scaled by ``disc_input_gain``; see :func:`discriminator_view`.
         disc_input_gain: gain on what the discriminators see.
+        time_lowpass_hz: ``L_time`` (the MSE) on the band below this (Hz; linear-phase FIR
+            low-pass, see :func:`lowpass_view`); 0: on the whole waveform, as in the seed.
+            Above the input's band the original's phase is mostly unpredictable, so an MSE
+            there pulls the generated band toward silence in proportion to its level and
+            compresses its dynamics; the MR-STFT and adversarial terms set that band instead.
         discriminator: HiFi-GAN MPD + MSD widths.
         degradations: how band-limited inputs are made from targets in training; each item
             draws one of them (and its filter shape) at random, so the model does not learn
@@ -136,6 +141,7 @@ class SRHiFiGANTrainConfig(TrainConfig):
     disc_warmup_steps: int = 0
     disc_highpass_hz: float = 6000.0
     disc_input_gain: float = 10.0
+    time_lowpass_hz: float = 0.0
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     degradations: tuple[DegradationConfig, ...] = field(default_factory=train_degradations)
     eval_degradation: DegradationConfig = field(default_factory=_eval_degradation)
@@ -145,6 +151,8 @@ class SRHiFiGANTrainConfig(TrainConfig):
             raise ValueError(f"unknown recipe {self.recipe!r}; recipes: {', '.join(RECIPES)}")
         if self.disc_warmup_steps < 0:
             raise ValueError(f"disc_warmup_steps must be >= 0, got {self.disc_warmup_steps}")
+        if self.time_lowpass_hz < 0:
+            raise ValueError(f"time_lowpass_hz must be >= 0, got {self.time_lowpass_hz}")
 
     @classmethod
     def with_recipe(cls, base: "SRHiFiGANTrainConfig", recipe: str) -> "SRHiFiGANTrainConfig":
@@ -191,6 +199,22 @@ def discriminator_view(cfg: SRHiFiGANTrainConfig, sample_rate: int, device: torc
     return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
 
 
+def lowpass_view(cutoff_hz: float, sample_rate: int, device: torch.device, taps: int = 127):
+    """A zero-phase linear-phase FIR low-pass at ``cutoff_hz`` (``taps`` taps, Kaiser window,
+    beta 8) as a function from ``(batch, 1, samples)`` to the same shape.
+
+    Raises:
+        ValueError: ``cutoff_hz`` not in (0, sample_rate / 2).
+    """
+    if not 0 < cutoff_hz < sample_rate / 2:
+        raise ValueError(f"low-pass cutoff must be in (0, {sample_rate / 2:g}) Hz, got {cutoff_hz:g}")
+    from scipy.signal import firwin
+
+    h = torch.tensor(firwin(taps, cutoff_hz, fs=sample_rate, window=("kaiser", 8.0)),
+                     dtype=torch.float32, device=device).view(1, 1, taps)
+    return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
+
+
 class HiFiGANAdversary:
     """The adversarial half of a recipe whose generator faces HiFi-GAN's MPD + MSD (Kong et al.
     2020) as an LSGAN with feature matching (eqs. 2 and 4), from ``cfg.adv_start_step`` on.
@@ -205,6 +229,10 @@ class HiFiGANAdversary:
 
     def _view(self, device: torch.device):
         return lambda t: t
+
+    def _time_view(self, device: torch.device):
+        """The filter ``L_time`` sees both waveforms through (``None``: the waveform itself)."""
+        return None
 
     def networks(self) -> dict[str, nn.Module]:
         nets: dict[str, nn.Module] = {"generator": build(self.cfg.model, self.cfg.preset)}
@@ -241,7 +269,8 @@ class HiFiGANAdversary:
                 fake_feats = None
         else:
             w = dataclasses.replace(w, adv=0.0, feature_matching=0.0)
-        loss, terms = generator_loss(y_hat.float(), y, fake_logits, w, fake_feats=fake_feats, real_feats=real_feats)
+        loss, terms = generator_loss(y_hat.float(), y, fake_logits, w, fake_feats=fake_feats,
+                                     real_feats=real_feats, time_view=self._time_view(y.device))
         return loss, {f"gen_{k}": v for k, v in terms.items()}
 
 
@@ -318,6 +347,14 @@ class SRHiFiGANRecipe(HiFiGANAdversary, Recipe):
         if device not in self._views:
             self._views[device] = discriminator_view(self.cfg, self.rate, device)
         return self._views[device]
+
+    def _time_view(self, device: torch.device):
+        if self.cfg.time_lowpass_hz <= 0:
+            return None
+        key = ("time", device)
+        if key not in self._views:
+            self._views[key] = lowpass_view(self.cfg.time_lowpass_hz, self.rate, device)
+        return self._views[key]
 
     def generate(self, nets, batch):
         return nets["generator"](batch[0])
