@@ -845,8 +845,8 @@ def generator_loss(
         with torch.no_grad():  # logged only, no graph kept
             return fn(*args, **kwargs)
 
-    l_time = (_maybe_grad(weights.time, time_mse, y_hat, y) if time_view is None
-              else _maybe_grad(weights.time, lambda a, b: time_mse(time_view(a), time_view(b)), y_hat, y))
+    view = time_view or (lambda t: t)
+    l_time = _maybe_grad(weights.time, lambda a, b: time_mse(view(a), view(b)), y_hat, y)
     l_flat = _maybe_grad(weights.flat, spectral_flatness_loss, y_hat, y, **stft_kwargs)
     if fake_logits:
         l_adv = _maybe_grad(weights.adv, lsgan_generator_loss, fake_logits)

@@ -110,16 +110,16 @@ def test_training_never_uses_the_evaluation_band_limiters():
             assert d.kind in ("lowpass", "decimate", "resample")
 
 
-def test_lowpass_view_keeps_the_band_below_its_cutoff():
+def test_fir_view_keeps_the_band_below_its_cutoff():
     import numpy as np
-    from rtgan.models.sr_hifigan_training import lowpass_view
-    view = lowpass_view(7000.0, 48000, torch.device("cpu"))
+    from rtgan.models.sr_hifigan_training import fir_view
+    view = fir_view(7000.0, 48000, torch.device("cpu"))
     t = torch.arange(48000, dtype=torch.float64) / 48000  # float32 phases of 20 kHz are -40 dB noisy
     for f, expect in ((1000.0, 1.0), (5000.0, 1.0), (12000.0, 0.0), (20000.0, 0.0)):
         y = view(torch.sin(2 * np.pi * f * t).view(1, 1, -1))[0, 0, 1000:-1000]
         assert float(y.abs().max()) == pytest.approx(expect, abs=10 ** (-50 / 20))
     with pytest.raises(ValueError, match="cutoff"):
-        lowpass_view(30000.0, 48000, torch.device("cpu"))
+        fir_view(30000.0, 48000, torch.device("cpu"))
 
 
 def test_time_lowpass_restricts_l_time_to_the_input_band():
@@ -127,13 +127,13 @@ def test_time_lowpass_restricts_l_time_to_the_input_band():
     import dataclasses
 
     from rtgan.losses import LossWeights, generator_loss
-    from rtgan.models.sr_hifigan_training import lowpass_view
+    from rtgan.models.sr_hifigan_training import fir_view
     t = torch.arange(16384, dtype=torch.float64) / 48000
     y = torch.sin(2 * np.pi * 440 * t).view(1, 1, -1)
     err = 0.1 * torch.sin(2 * np.pi * 12000 * t).view(1, 1, -1)  # an error only above the cutoff
     w = LossWeights(adv=0.0, flat=0.0, time=1.0, feature_matching=0.0)
     _, whole = generator_loss(y + err, y, None, w)
-    _, low = generator_loss(y + err, y, None, w, time_view=lowpass_view(7000.0, 48000, torch.device("cpu")))
+    _, low = generator_loss(y + err, y, None, w, time_view=fir_view(7000.0, 48000, torch.device("cpu")))
     assert whole["time"] == pytest.approx(0.1 ** 2 / 2, rel=1e-3)  # the MSE of the 12 kHz error
     assert low["time"] < 1e-4 * whole["time"]  # -40 dB
     with pytest.raises(ValueError, match="time_lowpass_hz"):

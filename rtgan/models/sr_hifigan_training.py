@@ -111,7 +111,7 @@ class SRHiFiGANTrainConfig(TrainConfig):
             waveform, as in the seed), scaled by ``disc_input_gain``; see :func:`discriminator_view`.
         disc_input_gain: gain on what the discriminators see.
         time_lowpass_hz: ``L_time`` (the MSE) on the band below this (Hz; linear-phase FIR
-            low-pass, see :func:`lowpass_view`); 0: on the whole waveform, as in the seed.
+            low-pass, see :func:`fir_view`); 0: on the whole waveform, as in the seed.
             Above the input's band the original's phase is mostly unpredictable, so an MSE
             there pulls the generated band toward silence in proportion to its level and
             compresses its dynamics; the MR-STFT and adversarial terms set that band instead.
@@ -191,27 +191,24 @@ def discriminator_view(cfg: SRHiFiGANTrainConfig, sample_rate: int, device: torc
     """
     if cfg.disc_highpass_hz <= 0:
         return lambda w: w
-    from scipy.signal import firwin
-
-    taps = 127
-    h = torch.tensor(firwin(taps, cfg.disc_highpass_hz, fs=sample_rate, pass_zero=False, window=("kaiser", 8.0)),
-                     dtype=torch.float32, device=device).view(1, 1, taps) * cfg.disc_input_gain
-    return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
+    return fir_view(cfg.disc_highpass_hz, sample_rate, device, highpass=True, gain=cfg.disc_input_gain)
 
 
-def lowpass_view(cutoff_hz: float, sample_rate: int, device: torch.device, taps: int = 127):
-    """A zero-phase linear-phase FIR low-pass at ``cutoff_hz`` (``taps`` taps, Kaiser window,
-    beta 8) as a function from ``(batch, 1, samples)`` to the same shape.
+def fir_view(cutoff_hz: float, sample_rate: int, device: torch.device, taps: int = 127,
+                 highpass: bool = False, gain: float = 1.0):
+    """A zero-phase linear-phase FIR low-pass (``highpass``: high-pass) at ``cutoff_hz``
+    (``taps`` taps, Kaiser window, beta 8), times ``gain``, as a function from
+    ``(batch, 1, samples)`` to the same shape.
 
     Raises:
         ValueError: ``cutoff_hz`` not in (0, sample_rate / 2).
     """
     if not 0 < cutoff_hz < sample_rate / 2:
-        raise ValueError(f"low-pass cutoff must be in (0, {sample_rate / 2:g}) Hz, got {cutoff_hz:g}")
+        raise ValueError(f"FIR cutoff must be in (0, {sample_rate / 2:g}) Hz, got {cutoff_hz:g}")
     from scipy.signal import firwin
 
-    h = torch.tensor(firwin(taps, cutoff_hz, fs=sample_rate, window=("kaiser", 8.0)),
-                     dtype=torch.float32, device=device).view(1, 1, taps)
+    h = torch.tensor(firwin(taps, cutoff_hz, fs=sample_rate, pass_zero=not highpass, window=("kaiser", 8.0)),
+                     dtype=torch.float32, device=device).view(1, 1, taps) * gain
     return lambda w: torch.nn.functional.conv1d(w, h.to(w.dtype), padding=taps // 2)
 
 
@@ -353,7 +350,7 @@ class SRHiFiGANRecipe(HiFiGANAdversary, Recipe):
             return None
         key = ("time", device)
         if key not in self._views:
-            self._views[key] = lowpass_view(self.cfg.time_lowpass_hz, self.rate, device)
+            self._views[key] = fir_view(self.cfg.time_lowpass_hz, self.rate, device)
         return self._views[key]
 
     def generate(self, nets, batch):
