@@ -29,10 +29,121 @@ from .data.dataset import load_manifest
 from .engine.overlap_save import offline
 from .metrics import snr
 
-__all__ = ["DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain"]
+__all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "eq_points",
+           "match_residual_eq", "with_eq"]
 
 #: Gains tried, 0.05 to 1 in steps of 0.05.
 DEFAULT_GAINS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+
+#: Band edges (Hz) of the matching EQ: the band an 8 kHz-limited input lacks, in six parts.
+DEFAULT_EQ_BANDS_HZ: tuple[float, ...] = (7500.0, 9000.0, 11000.0, 13500.0, 16500.0, 20000.0, 24000.0)
+
+
+def eq_points(target_energy: np.ndarray, residual_energy: np.ndarray, edges: tuple[float, ...] = DEFAULT_EQ_BANDS_HZ,
+              max_boost_db: float = 6.0, stop_hz: float = 7000.0) -> tuple[tuple[float, float], ...]:
+    """A matching-EQ curve from per-band energies of the original and of the generated band.
+
+    For band ``b`` (between ``edges[b]`` and ``edges[b + 1]``) the gain that brings the
+    generated band to the original's level in a typical clip is
+    ``a_b = sqrt(median_c(E_cb / R_cb))`` over clips ``c`` (the median, not the mean, so a few
+    clips with an empty band do not set it). The curve is ``a_b / a_0`` (the first band, where
+    the original's energy above the input's band mostly is, stays at 1, and the overall level
+    is left to :func:`calibrate_residual_gain`), capped at ``max_boost_db`` above the first
+    band, placed at each band's centre, with gain 0 up to ``stop_hz`` (the input's own band:
+    the EQ keeps the generated signal out of it).
+
+    Args:
+        target_energy: ``(clips, bands)`` energy of the original minus the band-limited input per band.
+        residual_energy: ``(clips, bands)`` energy of the model's residual per band.
+        edges: ``bands + 1`` increasing band edges in Hz, the first above ``stop_hz``.
+        max_boost_db: largest gain (dB) of any band relative to the first.
+        stop_hz: the curve is 0 from 0 Hz to here.
+
+    Returns:
+        ``((0, 0), (stop_hz, 0), (centre_0, 1), (centre_1, a_1 / a_0), ...)``: points for
+        :attr:`rtgan.models.sr_hifigan.SRHiFiGANConfig.residual_eq`.
+
+    Raises:
+        ValueError: shapes that do not match the edges, edges not increasing or not above ``stop_hz``.
+    """
+    te, re_ = np.asarray(target_energy, np.float64), np.asarray(residual_energy, np.float64)
+    nb = len(edges) - 1
+    if te.ndim != 2 or te.shape != re_.shape or te.shape[1] != nb or te.shape[0] == 0:
+        raise ValueError(f"energies must both be (clips, {nb}), got {te.shape} and {re_.shape}")
+    if any(b <= a for a, b in zip(edges, edges[1:])) or edges[0] <= stop_hz:
+        raise ValueError(f"band edges must increase from above stop_hz ({stop_hz:g} Hz), got {edges}")
+    tiny = 1e-20
+    a = np.sqrt(np.median((te + tiny) / (re_ + tiny), axis=0))
+    rel = np.minimum(a / a[0], 10 ** (max_boost_db / 20))
+    centres = [(lo + hi) / 2 for lo, hi in zip(edges[:-1], edges[1:])]
+    return ((0.0, 0.0), (float(stop_hz), 0.0)) + tuple((float(f), round(float(g), 4)) for f, g in zip(centres, rel))
+
+
+def with_eq(model, points):
+    """A copy of an sr-hifigan ``model`` with ``residual_eq = points`` (same weights; ``()``: none)."""
+    from .models import registry
+
+    m = registry.build_from_config(model.name, dataclasses.replace(model.config, residual_eq=tuple(points)))
+    m.load_state_dict(model.state_dict())
+    return m.eval()
+
+
+@torch.no_grad()
+def match_residual_eq(model, corpus: str | Path, split: str = "val", limiters: tuple[str, ...] = ("soxr", "kaiser"),
+                      edges: tuple[float, ...] = DEFAULT_EQ_BANDS_HZ, max_boost_db: float = 6.0,
+                      min_bandwidth_hz: float = 16000.0, max_clips: int | None = None, progress: bool = True) -> dict:
+    """Measure a matching EQ for ``model``'s generated band on ``split`` (see :func:`eq_points`).
+
+    Per clip and band-limiter, the original's energy above the input (``y - x``) and the
+    residual's (``model(x) - x``, with any EQ the model carries removed) are summed per band of
+    ``edges`` (FFT bins); :func:`eq_points` turns them into the curve.
+
+    Returns:
+        ``{"points": curve, "edges", "max_boost_db", "split", "limiters", "clips",
+        "level_db": {domain: per-band median level of the residual relative to the original,
+        dB, before the EQ}}``.
+
+    Raises:
+        ValueError: no usable clip (see :func:`calibrate_residual_gain`).
+    """
+    plain = with_eq(model, ()) if model.config.residual_eq else model.eval()
+    rows = _sr_rows(plain, corpus, split, min_bandwidth_hz, max_clips)
+    it = rows
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(rows, desc=f"EQ on {split}", unit="clip", dynamic_ncols=True)
+    te, re_, doms = [], [], []
+    for r in it:
+        y, _ = sf.read(Path(corpus) / r["path"], dtype="float32", always_2d=True)
+        y = np.ascontiguousarray(y.mean(axis=1))
+        for lim in limiters:
+            x48, _ = band_limit(lim, y)
+            res = offline(plain, torch.from_numpy(x48)[None, None])[0, 0].numpy().astype(np.float64) - x48
+            f = np.fft.rfftfreq(len(y), 1.0 / plain.sample_rate_out)
+            pe = np.abs(np.fft.rfft(y.astype(np.float64) - x48)) ** 2
+            pr = np.abs(np.fft.rfft(res)) ** 2
+            bands = [(f >= lo) & (f < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+            bands[-1] |= f >= edges[-1]
+            te.append([pe[b].sum() for b in bands])
+            re_.append([pr[b].sum() for b in bands])
+            doms.append(r["domain"])
+    te, re_ = np.asarray(te), np.asarray(re_)
+    level = 10 * np.log10((re_ + 1e-20) / (te + 1e-20))
+    return {"points": eq_points(te, re_, edges, max_boost_db), "edges": list(edges), "max_boost_db": max_boost_db,
+            "split": split, "limiters": list(limiters), "clips": len(rows),
+            "level_db": {d: [round(float(v), 2) for v in np.median(level[np.asarray(doms) == d], axis=0)]
+                         for d in sorted(set(doms))}}
+
+
+def _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips) -> list[dict]:
+    """Manifest rows of ``split`` at the model's rate with bandwidth >= ``min_bandwidth_hz``; ValueError if none."""
+    rows = [r for r in load_manifest(corpus) if r["split"] == split and int(r["sample_rate"]) == model.sample_rate_in
+            and float(r["bandwidth_hz"]) >= min_bandwidth_hz]
+    rows = rows[:max_clips] if max_clips is not None else rows
+    if not rows:
+        raise ValueError(f"no {split} clips at {model.sample_rate_in} Hz in {corpus}")
+    return rows
 
 
 @torch.no_grad()
@@ -62,11 +173,7 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
     g0 = float(model.config.residual_gain)
     if g0 <= 0:
         raise ValueError("the model's residual_gain is 0: nothing to calibrate")
-    rows = [r for r in load_manifest(corpus) if r["split"] == split and int(r["sample_rate"]) == model.sample_rate_in
-            and float(r["bandwidth_hz"]) >= min_bandwidth_hz]
-    rows = rows[:max_clips] if max_clips is not None else rows
-    if not rows:
-        raise ValueError(f"no {split} clips at {model.sample_rate_in} Hz in {corpus}")
+    rows = _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips)
     model = model.eval()
     gains_arr = np.asarray(sorted(gains), dtype=np.float64)
     per: dict[tuple[str, str], dict[str, list]] = {}

@@ -15,6 +15,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -414,3 +415,48 @@ def ifmel_to_audio(spec_tensor: Tensor, spec: IFMelSpec = IFMelSpec()) -> Tensor
     mag = torch.sqrt(torch.exp(spec_tensor[:, 0]) @ v + spec.eps)                # (B, T, n_bins)
     phase = (math.pi * torch.cumsum(spec_tensor[:, 1], dim=1)) @ v               # (B, T, n_bins)
     return _gansynth_istft(torch.polar(mag, phase), spec)
+
+
+def minimum_phase_eq(points, sample_rate: int, taps: int = 127) -> np.ndarray:
+    """A causal minimum-phase FIR whose magnitude follows a piecewise-linear gain curve.
+
+    The curve is given by ``(frequency Hz, linear gain)`` points, increasing in frequency,
+    interpolated linearly between points and held flat outside them. The linear-phase
+    design is :func:`scipy.signal.firwin2` (frequency sampling, Hamming window); its
+    minimum-phase version, of the same magnitude, is :func:`scipy.signal.minimum_phase`
+    (homomorphic method, ``half=False``). Being minimum phase, it adds no latency: its energy
+    lies in the first few taps, where a linear-phase filter would delay by ``(taps - 1) / 2``.
+
+    Args:
+        points: ``((f_0, g_0), (f_1, g_1), ...)`` with ``0 <= f_0 < f_1 < ... <= sample_rate / 2``
+            and gains ``>= 0``.
+        sample_rate: Hz.
+        taps: filter length, odd.
+
+    Returns:
+        ``(taps,)`` float64 impulse response.
+
+    Raises:
+        ValueError: fewer than two points, frequencies not increasing or outside
+            ``[0, sample_rate / 2]``, negative gains, an even or tiny ``taps``.
+    """
+    from scipy import signal
+
+    pts = [(float(f), float(g)) for f, g in points]
+    nyq = sample_rate / 2
+    if len(pts) < 2:
+        raise ValueError("an EQ curve needs at least two (frequency, gain) points")
+    fs = [f for f, _ in pts]
+    if any(b <= a for a, b in zip(fs, fs[1:])) or fs[0] < 0 or fs[-1] > nyq:
+        raise ValueError(f"EQ frequencies must increase within [0, {nyq:g}] Hz, got {fs}")
+    if any(g < 0 or not np.isfinite(g) for _, g in pts):
+        raise ValueError("EQ gains must be finite and >= 0")
+    if taps < 3 or taps % 2 == 0:
+        raise ValueError(f"taps must be odd and >= 3, got {taps}")
+    if fs[0] > 0:
+        pts = [(0.0, pts[0][1])] + pts
+    if pts[-1][0] < nyq:
+        pts = pts + [(nyq, pts[-1][1])]
+    h = signal.firwin2(taps, [f for f, _ in pts], [g for _, g in pts], fs=sample_rate)
+    return signal.minimum_phase(h, method="homomorphic", n_fft=2 ** max(14, int(np.ceil(np.log2(8 * taps)))),
+                                half=False)

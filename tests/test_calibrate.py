@@ -70,3 +70,58 @@ def test_calibrate_command_writes_the_gain_table_and_command(corpus, tmp_path, c
     with pytest.raises(SystemExit):
         main(["calibrate", "--help"])
     assert "--margin-db" in capsys.readouterr().out
+
+
+def test_eq_points_match_each_band_to_the_original_relative_to_the_first():
+    from rtgan.calibrate import eq_points
+
+    edges = (7500.0, 9000.0, 11000.0, 24000.0)
+    # the residual is 6 dB under the original in band 0, 9.5 dB under in band 1, and 26 dB under
+    # in band 2 (more than the 6 dB boost cap allows); a third clip with an empty band 1 in the
+    # original does not move the median of three ratios
+    target = np.array([[4.0, 9.0, 400.0], [8.0, 18.0, 800.0], [4.0, 0.0, 400.0]])
+    resid = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0], [1.0, 1.0, 1.0]])
+    pts = eq_points(target, resid, edges, max_boost_db=6.0, stop_hz=7000.0)
+    assert pts[:2] == ((0.0, 0.0), (7000.0, 0.0))
+    assert [f for f, _ in pts[2:]] == [8250.0, 10000.0, 17500.0]
+    g = [v for _, v in pts[2:]]
+    assert g[0] == 1.0
+    assert g[1] == pytest.approx(1.5, abs=1e-3)  # sqrt(9) / sqrt(4)
+    assert g[2] == pytest.approx(10 ** (6 / 20), abs=1e-3)  # capped
+    with pytest.raises(ValueError):
+        eq_points(target, resid[:, :2], edges)
+    with pytest.raises(ValueError):
+        eq_points(target, resid, (6000.0, 9000.0, 11000.0, 24000.0), stop_hz=7000.0)
+
+
+def test_calibrate_with_eq_stores_the_curve_and_the_gain_it_was_chosen_with(corpus, tmp_path):
+    import json
+
+    from rtgan.calibrate import match_residual_eq
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+
+    model = random_model("sr-hifigan", "tiny")
+    with torch.no_grad():
+        model.out.conv.weight.mul_(0.05)
+    eq = match_residual_eq(model, corpus, split="val", limiters=("kaiser",), progress=False)
+    assert eq["points"][:2] == ((0.0, 0.0), (7000.0, 0.0)) and eq["points"][2][1] == 1.0
+    assert all(0.0 <= g <= 10 ** (6 / 20) + 1e-9 for _, g in eq["points"])
+    src = save_generator(tmp_path / "trained.safetensors", model, {"command": "rtgan train sr-hifigan --preset tiny"})
+    out = tmp_path / "calibrated.safetensors"
+    assert main(["calibrate", "--checkpoint", str(src), "--data", str(corpus), "--out", str(out),
+                 "--limiter", "kaiser", "--margin-db", "100", "--eq", "-q"]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert [tuple(p) for p in meta["calibration"]["eq"]["points"]] == list(eq["points"])
+    loaded = registry.load_model("sr-hifigan", path=str(out))
+    assert loaded.config.residual_eq == eq["points"] and loaded.eq is not None
+    # the gain table was computed with the EQ in place: its SNR at the chosen gain is the loaded model's
+    g = loaded.config.residual_gain
+    y, _ = sf.read(corpus / "val" / "speech_klettres_en_car-dog.flac", dtype="float32")
+    x48, _ = band_limit("kaiser", y)
+    with torch.no_grad():
+        got = offline(loaded, torch.from_numpy(x48)[None, None])[0, 0].numpy()
+    row = meta["calibration"]["table"]["kaiser"]["speech"]
+    assert row["clips"] == 1  # the fixture's one speech clip, so the table's mean is its SNR
+    assert row["snr_db_by_gain"][f"{g:g}"] == pytest.approx(float(snr(got, y)), abs=0.01)

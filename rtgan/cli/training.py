@@ -138,6 +138,12 @@ def add_parsers(sub) -> None:
                     help="sr-hifigan: allowed mean SNR below the cubic-spline baseline per domain (default: 0.15 dB); "
                          "xfer-*: required mean SNR above the input's on the validation crops (default: 0.3 dB)")
     ca.add_argument("--max-clips", type=int, help="use at most this many clips (default: all)")
+    ca.add_argument("--eq", action="store_true",
+                    help="sr-hifigan: first measure a matching EQ for the generated band on the same split (its "
+                         "long-term spectrum brought to the original's shape per band, 7.5-24 kHz), then choose the "
+                         "gain with it (default: off, one gain for the whole band)")
+    ca.add_argument("--eq-max-boost-db", type=float, default=6.0,
+                    help="with --eq: largest boost of any band relative to the 7.5-9 kHz band, dB (default: %(default)s)")
     ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="SNR, LSD and ViSQOL on a corpus split against band-limited and spline "
@@ -352,6 +358,20 @@ def cmd_calibrate(args, argv) -> int:
         return _calibrate_xfer(args, argv, model, out)
     if not args.data:
         raise ValueError("--data is needed to calibrate the level of the generated band")
+    eq = None
+    if args.eq:
+        from ..calibrate import match_residual_eq, with_eq
+        if not 0.0 <= args.eq_max_boost_db <= 24.0:
+            raise ValueError(f"--eq-max-boost-db must be in [0, 24] dB, got {args.eq_max_boost_db}")
+        eq = match_residual_eq(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
+                               max_boost_db=args.eq_max_boost_db, max_clips=args.max_clips, progress=not args.quiet)
+        for domain, lv in eq["level_db"].items():
+            print(f"EQ: {domain:7s} generated band vs original per band before the EQ (dB): "
+                  + " ".join(f"{v:+.1f}" for v in lv))
+        print("EQ curve (Hz: gain): " + ", ".join(f"{f:g}: {g:.3g}" for f, g in eq["points"]))
+        metadata = model.metadata
+        model = with_eq(model, eq["points"])
+        model.metadata = metadata
     res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
                                   margin_db=0.15 if args.margin_db is None else args.margin_db,
                                   max_clips=args.max_clips, progress=not args.quiet)
@@ -365,6 +385,8 @@ def cmd_calibrate(args, argv) -> int:
         return 1
     meta = {k: v for k, v in model.metadata.items() if k not in ("model", "config", "format_version")}
     meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
+    if eq is not None:
+        meta["calibration"]["eq"] = eq
     # the training run's validation numbers are for the gain it trained with; keep them apart
     metrics = dict(meta.get("metrics", {}))
     if "val" in metrics:

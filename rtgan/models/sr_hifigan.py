@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator
@@ -75,6 +76,16 @@ class SRHiFiGANConfig:
             relative to what the network makes. 1 in training; a shipped model may carry a
             value calibrated on the validation split (the band's uncorrelated part costs SNR:
             a band of the right level and random phase doubles the error energy there).
+        residual_eq: an equaliser on the generated band, ``y = x + g EQ(tanh(f(x)))``:
+            ``(frequency Hz, linear gain)`` points of a piecewise-linear magnitude curve,
+            realised as a causal minimum-phase FIR of ``residual_eq_taps`` taps
+            (:func:`rtgan.dsp.minimum_phase_eq`; no added latency). Empty (default): no EQ.
+            A shipped model may carry a curve measured on the validation split that brings
+            the generated band's long-term spectrum to the original's shape
+            (:func:`rtgan.calibrate.match_residual_eq`): a trained network's band is not
+            equally short in every part, and one gain for all of it leaves the quietest
+            parts (16-24 kHz) inaudible where the same SNR buys more level there.
+        residual_eq_taps: length of that FIR (odd).
         bias: conv biases. Off by default: a bias-free net of convs and leaky ReLUs is
             positively homogeneous, ``f(a x) = a f(x)`` for ``a > 0`` (up to the final tanh,
             which is near-linear for the small residuals it produces), so the generated band
@@ -97,12 +108,19 @@ class SRHiFiGANConfig:
     upsample_hold: bool = True
     dc_free_output: bool = True
     residual_gain: float = 1.0
+    residual_eq: tuple[tuple[float, float], ...] = ()
+    residual_eq_taps: int = 127
     bias: bool = False
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; normalise so configs compare equal.
         object.__setattr__(self, "kernel_sizes", tuple(self.kernel_sizes))
         object.__setattr__(self, "filter_ratios", tuple(self.filter_ratios))
+        object.__setattr__(self, "residual_eq", tuple((float(f), float(g)) for f, g in self.residual_eq))
+        if self.residual_eq:
+            from ..dsp import minimum_phase_eq
+
+            minimum_phase_eq(self.residual_eq, self.sample_rate, self.residual_eq_taps)  # raises on a bad curve
         if self.blocks < 1:
             raise ValueError("blocks must be >= 1")
         if self.padding not in ("causal", "centered"):
@@ -159,6 +177,14 @@ class SRHiFiGANGenerator(Generator):
         nn.init.zeros_(self.out.conv.weight)
         if self.out.conv.bias is not None:
             nn.init.zeros_(self.out.conv.bias)
+        eq = None
+        if c.residual_eq:
+            from ..dsp import minimum_phase_eq
+
+            # conv1d correlates: flip the impulse response; not a parameter, not in checkpoints
+            taps = minimum_phase_eq(c.residual_eq, c.sample_rate, c.residual_eq_taps)
+            eq = torch.tensor(taps[::-1].copy(), dtype=torch.float32).view(1, 1, -1)
+        self.register_buffer("eq", eq, persistent=False)
 
     @property
     def total_stride(self) -> int:
@@ -189,7 +215,10 @@ class SRHiFiGANGenerator(Generator):
 
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Output from the input and the output conv's ``h``: the additive input skip ``x + g tanh(h)``."""
-        return x + self._residual(h)
+        r = self._residual(h)
+        if self.eq is not None:
+            r = F.conv1d(F.pad(r, (self.eq.shape[-1] - 1, 0)), self.eq)
+        return x + r
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`forward` on one block with explicit caches (see :mod:`.layers.cached`).
@@ -217,7 +246,13 @@ class SRHiFiGANGenerator(Generator):
 
     def _combine_stream(self, x: torch.Tensor, h: torch.Tensor, d: int, cur: StateCursor) -> torch.Tensor:
         """:meth:`_combine` in streaming: the input waits ``d`` samples in a delay line for ``h``."""
-        return delay_line(x, d, cur) + self._residual(h)
+        r = self._residual(h)
+        if self.eq is not None:
+            memory = self.eq.shape[-1] - 1
+            r = torch.cat([cur.take(1, memory), r], dim=-1)
+            cur.put(r[..., r.shape[-1] - memory:])
+            r = F.conv1d(r, self.eq)
+        return delay_line(x, d, cur) + r
 
     def _residual(self, h: torch.Tensor) -> torch.Tensor:
         g = self.config.residual_gain
@@ -237,5 +272,8 @@ class SRHiFiGANGenerator(Generator):
         return self._combine_reach(self.out.reach(r))
 
     def _combine_reach(self, r: Reach) -> Reach:
-        """:meth:`reach` of :meth:`_combine`: the additive input skip reads the current sample only."""
+        """:meth:`reach` of :meth:`_combine`: the EQ (causal) reads ``taps - 1`` past samples of
+        the residual; the additive input skip reads the current sample only."""
+        if self.eq is not None:
+            r = r.conv(self.eq.shape[-1] - 1, 0)
         return r.merge(Reach())
