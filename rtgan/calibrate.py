@@ -82,11 +82,7 @@ def eq_points(target_energy: np.ndarray, residual_energy: np.ndarray, edges: tup
 
 def with_eq(model, points):
     """A copy of an sr-hifigan ``model`` with ``residual_eq = points`` (same weights; ``()``: none)."""
-    from .models import registry
-
-    m = registry.build_from_config(model.name, dataclasses.replace(model.config, residual_eq=tuple(points)))
-    m.load_state_dict(model.state_dict())
-    return m.eval()
+    return _with_config(model, residual_eq=tuple(points))
 
 
 @torch.no_grad()
@@ -117,14 +113,14 @@ def match_residual_eq(model, corpus: str | Path, split: str = "val", limiters: t
     for r in it:
         y, _ = sf.read(Path(corpus) / r["path"], dtype="float32", always_2d=True)
         y = np.ascontiguousarray(y.mean(axis=1))
+        f = np.fft.rfftfreq(len(y), 1.0 / plain.sample_rate_out)
+        bands = [(f >= lo) & (f < hi) for lo, hi in zip(edges[:-1], edges[1:])]
+        bands[-1] |= f >= edges[-1]
         for lim in limiters:
             x48, _ = band_limit(lim, y)
             res = offline(plain, torch.from_numpy(x48)[None, None])[0, 0].numpy().astype(np.float64) - x48
-            f = np.fft.rfftfreq(len(y), 1.0 / plain.sample_rate_out)
             pe = np.abs(np.fft.rfft(y.astype(np.float64) - x48)) ** 2
             pr = np.abs(np.fft.rfft(res)) ** 2
-            bands = [(f >= lo) & (f < hi) for lo, hi in zip(edges[:-1], edges[1:])]
-            bands[-1] |= f >= edges[-1]
             te.append([pe[b].sum() for b in bands])
             re_.append([pr[b].sum() for b in bands])
             doms.append(r["domain"])
@@ -283,8 +279,13 @@ def calibrate_xfer_gain(model, pairs_root: str | Path, split: str = "val", margi
 
 def with_gain(model, gain: float):
     """A copy of ``model`` (sr-hifigan or xfer) with ``residual_gain = gain`` (same weights)."""
+    return _with_config(model, residual_gain=float(gain))
+
+
+def _with_config(model, **changes):
+    """A copy of ``model`` built from its config with ``changes`` replaced, same weights, eval mode."""
     from .models import registry
 
-    m = registry.build_from_config(model.name, dataclasses.replace(model.config, residual_gain=float(gain)))
+    m = registry.build_from_config(model.name, dataclasses.replace(model.config, **changes))
     m.load_state_dict(model.state_dict())
     return m.eval()
