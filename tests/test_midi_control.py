@@ -16,7 +16,7 @@ from rtgan.engine.midi import (MidiControl, MidiError, RateLimitedLog, default_m
 from rtgan.engine.params import ParameterBank
 from rtgan.models.params import ENGINE_PARAMETERS, Parameter
 
-from helpers import Pointwise
+from helpers import Pointwise, no_more_xruns_than_the_machine
 
 DECAY = Parameter("decay", 0.3, 3.0, 1.0, "s", "RT60", scale="log")
 
@@ -356,10 +356,11 @@ def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_p
 
 def _live_with_controller(argv, play, check, duration):
     """Run ``rtgan live ARGV --duration D --json F -q`` while ``play(stop)`` sends MIDI in a
-    thread; ``check(summary)`` after each run; retried up to 8 times until a run has 0 xruns
-    (test_live_cli_runs_on_jack_without_xruns explains the retry). Returns the summaries."""
+    thread; ``check(summary)`` after each run; retried up to 8 times until a run has 0 xruns, or
+    no more than a passthrough client counts right after it while ``play`` runs again
+    (test_live_cli_runs_on_jack_without_xruns explains). Returns the summaries."""
     from rtgan.cli.main import main
-    runs = []
+    runs, controls = [], []
     with tempfile.TemporaryDirectory() as d:
         summary = Path(d) / "live.json"
         for _ in range(8):
@@ -374,9 +375,10 @@ def _live_with_controller(argv, play, check, duration):
             runs.append(s)
             assert s["blocks"] >= 0.9 * duration * 48000 / 256 and s["nan_blocks"] == 0
             check(s)
-            if s["xruns"] == 0:
+            if no_more_xruns_than_the_machine(s["xruns"], duration, controls, play):
                 break
-    assert runs[-1]["xruns"] == 0, [r["xruns"] for r in runs]
+        else:
+            raise AssertionError(f"xruns (rtgan, passthrough): {list(zip([r['xruns'] for r in runs], controls))}")
     return runs
 
 
