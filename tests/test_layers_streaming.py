@@ -16,7 +16,7 @@ from torch import nn
 
 from rtgan.models.layers import (ChannelAffine, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Pointwise, Reach,
                                  Snake1d, StateCursor, StridedConv1d, TransposedConv1d, cached_conv,
-                                 cached_strided_conv, cached_transposed_conv, check_pointwise)
+                                 cached_strided_conv, cached_transposed_conv, check_pointwise, with_history)
 
 from helpers import random_model
 
@@ -393,3 +393,19 @@ def test_upsampling_toy_reach_in_fractional_strides():
     assert exact.stride == Fraction(1, 2)
     assert empirical_reach(toy, 1, 64, range(28, 32)) == exact
     assert toy.reach() == exact and exact.whole() == Reach(1, toy.left_context, toy.lookahead)
+
+
+@pytest.mark.parametrize("memory", [0, 1, 5])
+def test_with_history_gives_each_block_its_past_frames(memory):
+    """Streamed over uneven blocks, each block comes back preceded by the ``memory`` frames before
+    it in the whole signal (zeros before the start): the windows of the left-zero-padded signal."""
+    x = torch.randn(2, 3, 40)
+    padded = F.pad(x, (memory, 0))
+    state, start = None, 0
+    for n in (1, 7, 3, 16, 13):
+        cur = StateCursor(state, batch=2, like=x)
+        y = with_history(x[..., start:start + n], memory, cur)
+        state = cur.finish()
+        assert torch.equal(y, padded[..., start:start + memory + n])
+        start += n
+    assert start == x.shape[-1] and len(state) == (1 if memory else 0)

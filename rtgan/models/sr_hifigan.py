@@ -49,7 +49,7 @@ from torch import nn
 
 from .base import Generator
 from .layers import (Hold1d, Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
-                     align_phase, cached_conv, delay_line, inception_unet)
+                     align_phase, cached_conv, delay_line, inception_unet, with_history)
 from .registry import register
 
 
@@ -248,10 +248,7 @@ class SRHiFiGANGenerator(Generator):
         """:meth:`_combine` in streaming: the input waits ``d`` samples in a delay line for ``h``."""
         r = self._residual(h)
         if self.eq is not None:
-            memory = self.eq.shape[-1] - 1
-            r = torch.cat([cur.take(1, memory), r], dim=-1)
-            cur.put(r[..., r.shape[-1] - memory:])
-            r = F.conv1d(r, self.eq)
+            r = F.conv1d(with_history(r, self.eq.shape[-1] - 1, cur), self.eq)
         return delay_line(x, d, cur) + r
 
     def _residual(self, h: torch.Tensor) -> torch.Tensor:

@@ -97,11 +97,17 @@ def cached_conv(conv: PaddedConv1d, x: torch.Tensor, delay: int, cur: StateCurso
     padding; the output delay grows by the conv's right padding (its lookahead).
     """
     k = conv.conv.kernel_size[0]
-    memory = (k - 1) * conv.conv.dilation[0]
+    return conv.conv(with_history(x, (k - 1) * conv.conv.dilation[0], cur)), delay + conv.padding[1]
+
+
+def with_history(x: torch.Tensor, memory: int, cur: StateCursor) -> torch.Tensor:
+    """The block ``(batch, C, n)`` preceded by its ``memory`` past frames from the cache:
+    ``(batch, C, memory + n)``; the cache then holds the last ``memory`` frames. What a causal
+    filter of ``memory + 1`` taps reads, applied without padding (identity for 0)."""
     if memory:
         x = torch.cat([cur.take(x.shape[1], memory), x], dim=-1)
         cur.put(x[..., x.shape[-1] - memory:])
-    return conv.conv(x), delay + conv.padding[1]
+    return x
 
 
 def delay_line(x: torch.Tensor, frames: int, cur: StateCursor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cached import StateCursor
+from .cached import StateCursor, with_history
 from .reach import Reach
 
 
@@ -56,9 +56,7 @@ class Hold1d(nn.Module):
         """Streaming form: a cache of the previous ``factor - 1`` frames; the delay is unchanged."""
         if self.factor == 1:
             return x, delay
-        n, m = x.shape[-1], self.factor - 1
-        x = torch.cat([cur.take(x.shape[1], m), x], dim=-1)
-        cur.put(x[..., n:])
+        x = with_history(x, self.factor - 1, cur)
         if self.factor == 2:
             return 0.5 * (x[..., 1:] + x[..., :-1]), delay
         return F.avg_pool1d(x, self.factor, stride=1), delay

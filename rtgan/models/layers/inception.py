@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cached import StateCursor
+from .cached import StateCursor, with_history
 from .conv import PaddedConv1d
 from .reach import Reach
 
@@ -84,9 +84,7 @@ class Inception1d(nn.Module):
         n = z.shape[-1]
         lags = [self._lookahead - b.padding[1] for b in self.branches]
         spans = [(b.conv.kernel_size[0] - 1) * b.conv.dilation[0] for b in self.branches]
-        if self._memory:
-            z = torch.cat([cur.take(z.shape[1], self._memory), z], dim=-1)
-            cur.put(z[..., n:])
+        z = with_history(z, self._memory, cur)
         outs = []
         for branch, part, lag, span in zip(self.branches, torch.split(z, self.temp_channels, dim=1), lags, spans):
             start = self._memory - span - lag

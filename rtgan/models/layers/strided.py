@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cached import StateCursor
+from .cached import StateCursor, with_history
 from .conv import PADDING_MODES, conv_padding
 from .reach import Reach
 
@@ -133,9 +133,7 @@ def strided_windows(x: torch.Tensor, delay: int, cur: StateCursor, kernel_size: 
         raise ValueError(f"a streamed conv with stride {f} needs blocks of a multiple of {f} frames, got {n}")
     extra = -(delay + pad_right) % f
     memory = kernel_size - f + extra
-    if memory:
-        x = torch.cat([cur.take(x.shape[1], memory), x], dim=-1)
-        cur.put(x[..., n:])
+    x = with_history(x, memory, cur)
     if extra:
         x = x[..., : x.shape[-1] - extra]
     return x, (delay + extra + pad_right) // f
