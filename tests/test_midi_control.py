@@ -324,7 +324,7 @@ def test_live_cli_follows_a_cc_sweep_and_survives_garbage_with_no_xruns(jack_ser
 def test_live_reverb_room_follows_a_decay_sweep_with_no_xruns(jack_server, tmp_path, capsys):
     """``rtgan live`` with reverb-room and ``--midi``: a CC 1 sweep (the default map's first model
     control) moves the decay, which the model's step runs with by the end; garbage bytes change
-    nothing; 0 xruns (retried as the test above). The tiny preset: the live preset runs at RTF
+    nothing; xruns judged as in the test above. The tiny preset: the live preset runs at RTF
     ~0.25 here, and on a loaded 2-core CI machine its 10-20 ms compute spikes cost xruns in every
     try; its speed is rtgan bench's to measure, this test is about the control path."""
     pytest.importorskip("rtmidi")
