@@ -182,53 +182,47 @@ def passthrough_xruns(duration: float, play=None, block_size: int = 256, sample_
                       startup_s: float = 0.5) -> int:
     """xruns a passthrough client counts on the default PortAudio device (the JACK test server):
     a callback that copies input to output and computes nothing, run for ``startup_s +
-    duration`` seconds, xruns after ``startup_s`` counted as ``rtgan live`` counts them
-    (:data:`rtgan.engine.live.XRUN_FLAGS`), with the live loop's conditions (cyclic GC off, 0.1 ms
-    GIL switch interval). ``play(stop)``, if given, runs in a thread meanwhile, as beside the
-    live run it is compared with (MIDI sources, recorders); ``stop`` is set when the stream ends.
+    duration`` seconds, its xruns after ``startup_s`` counted by ``rtgan live``'s own rule
+    (:meth:`rtgan.engine.live.BlockCounters.count_status`), under the live loop's conditions
+    (:func:`rtgan.engine.device.audio_thread_conditions`). ``play(stop)``, if given, runs in a
+    thread meanwhile, as beside the live run it is compared with (MIDI sources, recorders);
+    ``stop`` is set when the stream ends.
 
     It measures what the machine drops with no compute at all: on the shared 2-core VMs this
     runs on, the hypervisor takes the vCPUs away for milliseconds now and then, and JACK counts
     an xrun for every client then (README, "Live soak").
     """
-    import gc
-    import sys
+    import math
     import threading
     import time
 
     import sounddevice as sd
 
-    from rtgan.engine.live import XRUN_FLAGS
-    startup = -(-int(startup_s * sample_rate) // block_size)
-    n = {"blocks": 0, "xruns": 0}
+    from rtgan.engine.device import audio_thread_conditions
+    from rtgan.engine.live import BlockCounters, LiveStats
+
+    counter = BlockCounters()
+    counter.stats, counter.startup_blocks = LiveStats(), math.ceil(startup_s * sample_rate / block_size)
 
     def callback(indata, outdata, frames, time_info, status):
-        n["blocks"] += 1
+        counter.count_status(status)
         outdata[:] = indata
-        if n["blocks"] > startup and status and any(getattr(status, f, False) for f in XRUN_FLAGS):
-            n["xruns"] += 1
+        counter.stats.blocks += 1
 
     stop = threading.Event()
     t = threading.Thread(target=play, args=(stop,)) if play is not None else None
-    switch, gc_on = sys.getswitchinterval(), gc.isenabled()
-    gc.collect()
-    gc.disable()
-    sys.setswitchinterval(1e-4)
     try:
-        with sd.Stream(samplerate=sample_rate, blocksize=block_size, channels=1, dtype="float32",
-                       callback=callback, latency="low"):
+        with audio_thread_conditions(), sd.Stream(samplerate=sample_rate, blocksize=block_size, channels=1,
+                                                  dtype="float32", callback=callback, latency="low"):
             if t is not None:
                 t.start()
             time.sleep(startup_s + duration)
     finally:
-        sys.setswitchinterval(switch)
-        if gc_on:
-            gc.enable()
         stop.set()
         if t is not None:
             t.join()
-    assert n["blocks"] >= 0.9 * duration * sample_rate / block_size, n
-    return n["xruns"]
+    assert counter.stats.blocks >= 0.9 * duration * sample_rate / block_size, counter.stats
+    return counter.stats.xruns
 
 
 def no_more_xruns_than_the_machine(xruns: int, duration: float, controls: list, play=None) -> bool:

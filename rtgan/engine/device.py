@@ -84,6 +84,29 @@ def pick_sample_rate(sd, input_device, output_device, channels: int, wanted: int
                                "see 'rtgan devices'") from e
 
 
+@contextlib.contextmanager
+def audio_thread_conditions():
+    """While the block runs, keep Python from pausing a PortAudio callback thread: the cyclic
+    garbage collector is off (everything alive is collected and frozen first; callbacks free
+    what they allocate by reference counting, so a GC pass in the audio thread would only add
+    a pause), and the GIL switch interval is 0.1 ms instead of 5 ms (the audio thread needs the
+    GIL for every callback and gets it quickly when the main thread holds it). Both are
+    restored on exit."""
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+        gc.unfreeze()
+        if gc_was_enabled:
+            gc.enable()
+
+
 def run_live(processor: LiveProcessor, input_device=None, output_device=None, duration: float | None = None,
              status_interval: float = 0.25, status=print, on_start=None, lock_memory: bool = True,
              wakeup_latency_us: int | None = None, on_tick=None) -> dict:
@@ -114,17 +137,6 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
     sd = import_sounddevice()
     processor.warmup()
     sr = processor.sample_rate
-    # the callback frees what it allocates by reference counting; a cyclic-GC pass in the
-    # audio thread would only add a pause, so collect now and keep the collector off
-    gc_was_enabled = gc.isenabled()
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    # the audio thread needs the GIL for every callback: hand it over quickly if the main
-    # thread holds it (status line), instead of after the default 5 ms
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-
     callbacks = [0]
 
     def callback(indata, outdata, frames, time_info, flags):
@@ -138,6 +150,7 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
 
     try:
         with contextlib.ExitStack() as stack:
+            stack.enter_context(audio_thread_conditions())
             locked = stack.enter_context(rt.locked_memory()) if lock_memory else False
             held = stack.enter_context(rt.cpu_dma_latency(wakeup_latency_us))
             granted = {"memory_locked": locked, "wakeup_latency_us": wakeup_latency_us if held else None}
@@ -161,11 +174,6 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
                 pass
     except sd.PortAudioError as e:
         raise RuntimeError(f"audio device error: {e}; see 'rtgan devices'") from e
-    finally:
-        sys.setswitchinterval(switch)
-        gc.unfreeze()
-        if gc_was_enabled:
-            gc.enable()
     if status is not None:
         status("")
     st = processor.stats
