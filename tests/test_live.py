@@ -357,6 +357,49 @@ def test_resampling_processor_passes_audio_at_another_device_rate(rate, block):
     assert snr > (60 if rate == 32000 else 20)
 
 
+@pytest.mark.parametrize("block", [256, 100])
+def test_a_worker_thread_delays_the_resampled_output_by_one_device_block_and_changes_nothing_else(block):
+    """voc-melgan at 22 050 Hz on a 48 kHz device: with the model-rate blocks computed on a
+    worker thread (taken in one device block later) the output is the callback-computed
+    output exactly, one device block later, and the measured latency says so; a reset mid-stream
+    waits for the worker and starts the same output again."""
+    pytest.importorskip("samplerate")
+    from rtgan.engine.resampling import ResamplingProcessor, live_processor
+    m = random_model("voc-melgan", "tiny")
+    kw = dict(runtime="eager", deadline_ms=1e6, limiter=False)
+    sync = live_processor(m, 48000, block, worker=False, **kw)
+    threaded = live_processor(m, 48000, block, worker=True, **kw)
+    assert type(threaded) is ResamplingProcessor and threaded.worker and not sync.worker
+    assert threaded.prefill - sync.prefill <= block
+    assert threaded.latency_samples - sync.latency_samples == block
+    x = (0.1 * np.random.default_rng(3).standard_normal((block * 150, 1))).astype(np.float32)
+    ys = run_blocks(sync, x)
+    yw = run_blocks(threaded, x)
+    assert threaded.underruns == 0 and threaded.stats.blocks == sync.stats.blocks
+    assert np.abs(ys).max() > 0.01
+    assert np.array_equal(yw[block:], ys[:len(ys) - block]) and not yw[:block].any()
+    threaded.reset()
+    assert np.array_equal(run_blocks(threaded, x), yw)
+    threaded.close()
+
+
+def test_the_worker_is_chosen_where_a_model_block_spans_two_device_blocks():
+    """Auto: on for voc-melgan (a 256-sample hop at 22 050 Hz is 557 device samples at 48 kHz),
+    off for sr-hifigan at 44.1 kHz (its 288-sample model block is 265 device samples); asked
+    for where nothing is resampled, refused."""
+    pytest.importorskip("samplerate")
+    from rtgan.engine.resampling import live_processor, needs_worker
+    voc, sr = random_model("voc-melgan", "tiny"), random_model("sr-hifigan", "tiny")
+    assert needs_worker(voc, 48000, 256) and needs_worker(voc, 44100, 256) and not needs_worker(voc, 48000, 1024)
+    assert not needs_worker(sr, 44100, 256)
+    assert live_processor(voc, 48000, 256, runtime="eager").worker
+    assert not live_processor(sr, 44100, 256, runtime="eager").worker
+    with pytest.raises(ValueError, match="worker"):
+        live_processor(sr, 48000, 256, worker=True, runtime="eager")
+    with pytest.raises(ValueError, match="worker"):
+        live_processor(random_model("sr16-unet", "tiny"), 16000, 256, worker=True, runtime="eager")
+
+
 @pytest.mark.audio_server
 def test_live_resamples_for_a_server_at_another_rate(jack_server, tmp_path):
     """A second JACK server at 44.1 kHz (selected with JACK_DEFAULT_SERVER): rtgan live
@@ -629,18 +672,19 @@ def test_live_help_documents_resampling(capsys):
 
 
 @pytest.mark.audio_server
-@pytest.mark.parametrize("model,preset", [("voc-melgan", "tiny"), ("voc-multiscale", "tiny")])
+@pytest.mark.parametrize("model,preset", [("voc-melgan", "tiny"), ("voc-multiscale", "tiny"),
+                                          ("voc-melgan", "live")])
 def test_live_cli_runs_a_vocoder_on_jack_without_xruns(jack_server, tmp_path, capsys, model, preset):
     """``rtgan live --model voc-melgan`` (and voc-multiscale) on the 48 kHz JACK server: neural
-    resynthesis of the input at the model's 22 050 Hz, resampled both ways; every block
-    processed, no NaN block, and (retried as the sr-hifigan test is, for the VM's stalls) a run
-    without xruns, or with no more than a passthrough client counts right after it.
+    resynthesis of the input at the model's 22 050 Hz, resampled both ways, each 256-sample mel
+    hop computed on the worker thread (``--worker auto``: a hop is 2.2 device blocks); every
+    block processed, no NaN block, and (retried as the sr-hifigan test is, for the VM's stalls)
+    a run without xruns, or with no more than a passthrough client counts right after it.
 
-    The tiny presets: this test is about the live path (streaming mel, resamplers, FIFOs). The
-    live preset's speed is ``rtgan bench``'s to measure: its step computes a whole mel hop (256
-    samples at 22 050 Hz, 11.6 ms) inside one 5.33 ms callback every 2.2 callbacks, 3.2-4.2 ms
-    on the 2-core CI VMs, so their millisecond stalls push it past the period: 1-19 xruns in
-    every 3 s try there, where the passthrough client counted 0-1 (README, live soak)."""
+    The ``live`` preset is the one shipped. Computed in the callback, its hop (3.2-4.2 ms on the
+    2-core CI VMs) took most of one 5.33 ms period every 2.2 callbacks and counted 1-19 xruns in
+    every 3 s try where the passthrough client counted 0-1 (README, live soak); on the worker
+    the callbacks only resample and copy."""
     pytest.importorskip("samplerate")
     ckpt = save_generator(tmp_path / "voc.safetensors", random_model(model, preset), {})
     summary = tmp_path / "live.json"
@@ -655,7 +699,7 @@ def test_live_cli_runs_a_vocoder_on_jack_without_xruns(jack_server, tmp_path, ca
             break
     else:
         raise AssertionError(f"xruns (rtgan, passthrough): {list(zip([r['xruns'] for r in runs], controls))}")
-    assert "resampling with libsamplerate" in capsys.readouterr().out
+    assert s["worker"] and "computed on a worker thread" in capsys.readouterr().out
 
 
 @pytest.mark.audio_server

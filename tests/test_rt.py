@@ -1,5 +1,6 @@
 """OS requests of a live stream: locked memory and the PM QoS CPU wake-up latency request."""
 import os
+import resource
 import struct
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rtgan.engine import rt
 from rtgan.engine.rt import cpu_dma_latency
 
 RT_PY = Path(__file__).resolve().parents[1] / "rtgan" / "engine" / "rt.py"
@@ -59,3 +61,28 @@ print(locked, inside, vmlck())
     else:  # refused (no permission, or over RLIMIT_MEMLOCK): nothing was locked
         assert inside == 0
     assert after == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="no sched_setscheduler on this platform")
+def test_a_thread_follows_a_real_time_caller_one_priority_below_or_is_left_alone():
+    """follow_scheduling in a fresh thread: a non-real-time policy changes nothing; SCHED_FIFO at
+    priority 10 gives that thread SCHED_FIFO 9 where the process may (CAP_SYS_NICE or
+    RLIMIT_RTPRIO >= 9), else returns False and leaves it as it was. The main thread is never touched."""
+    import threading
+    before = rt.calling_thread_scheduling()
+    seen = {}
+
+    def body():
+        seen["other"] = (rt.follow_scheduling(os.SCHED_OTHER, 0), rt.calling_thread_scheduling())
+        seen["fifo"] = (rt.follow_scheduling(os.SCHED_FIFO, 10), rt.calling_thread_scheduling())
+
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    assert seen["other"] == (False, (os.SCHED_OTHER, 0))
+    ok, sched = seen["fifo"]
+    assert sched == ((os.SCHED_FIFO, 9) if ok else (os.SCHED_OTHER, 0))
+    soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
+    if os.geteuid() != 0 and soft != resource.RLIM_INFINITY and soft < 9:
+        assert not ok  # (root may still lack CAP_SYS_NICE in a container: either outcome there)
+    assert rt.calling_thread_scheduling() == before

@@ -38,6 +38,11 @@ def add_parsers(sub) -> None:
     lv.add_argument("--hop", type=int, default=4096,
                     help="--mode ola: frame advance in samples at the model's rate; frames are twice as long "
                          "(default: %(default)s, the seed's 8192-sample frames)")
+    lv.add_argument("--worker", choices=("auto", "on", "off"), default="auto",
+                    help="with a device rate other than the model's (e.g. voc-melgan at 22 050 Hz on a 48 kHz "
+                         "device): compute the model-rate blocks on a worker thread, taken in one device block "
+                         "later (latency + one block), so no callback computes a whole model block alone; auto: on "
+                         "when a model block spans two device blocks or more (default: %(default)s)")
     lv.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     lv.add_argument("--no-limiter", action="store_true", help="no 0 dBFS limiter (output is still clipped at +-1)")
     lv.add_argument("--no-mlock", action="store_true",
@@ -162,7 +167,8 @@ def cmd_live(args) -> int:
     if not 1 <= args.hop <= 1 << 20:
         raise ValueError(f"--hop must be 1 to {1 << 20} samples, got {args.hop}")
     opts = dict(channels=args.channels, wet=args.wet, runtime=args.runtime, threads=args.threads,
-                limiter=not args.no_limiter, mode=args.mode, hop=args.hop)
+                limiter=not args.no_limiter, mode=args.mode, hop=args.hop,
+                worker={"auto": None, "on": True, "off": False}[args.worker])
     proc = live_processor(model, rate, args.block_size, **opts)
     runtime = proc.runtime if isinstance(proc, CrossRateProcessor) else getattr(proc, "inner", proc).stream.runtime
     print(f"rtgan live: {model.name} on {sd.query_devices(ind, 'input')['name']} -> "
@@ -181,7 +187,8 @@ def cmd_live(args) -> int:
         inner = getattr(proc, "inner", proc)
         if isinstance(proc, ResamplingProcessor):
             print(f"the device runs at {rate} Hz, {model.name} at {model.sample_rate_in} Hz: resampling with "
-                  f"libsamplerate (model blocks of {inner.block_size}, output FIFO {proc.prefill} samples)")
+                  f"libsamplerate (model blocks of {inner.block_size}, output FIFO {proc.prefill} samples"
+                  + (", computed on a worker thread one device block later" if proc.worker else "") + ")")
         print(f"algorithmic latency {proc.latency_samples} samples = {proc.latency_ms:.2f} ms (model-rate part: block "
               f"{inner.block_size} + model {inner.stream.model_latency_samples} + FIFO "
               f"{inner.stream.fifo_latency_samples} + limiter {inner.limiter_latency_samples}); Ctrl-C stops")

@@ -128,8 +128,9 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
         A summary dict: seconds, blocks, xruns, late and NaN blocks, compute stats, latencies
         (``latency_samples`` at the device rate; ``stream_latency_samples`` at the model's
         output rate; a :class:`~rtgan.engine.resampling.CrossRateProcessor`'s parts in device
-        samples as ``latency_parts``), and which OS requests were granted (``memory_locked``,
-        ``wakeup_latency_us``).
+        samples as ``latency_parts``), whether a worker thread computed the model's blocks and how
+        many callbacks waited for it (``worker``, ``worker_waits``), and which OS requests were
+        granted (``memory_locked``, ``wakeup_latency_us``).
 
     Raises:
         RuntimeError: PortAudio missing, or the device refuses the sample rate / channels.
@@ -185,7 +186,9 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
             "stream_latency_samples": getattr(processor, "inner", processor).stream_latency_samples,
             "limiter_latency_samples": getattr(processor, "inner", processor).limiter_latency_samples,
             "device_latency_ms": [1000.0 * v for v in device_latency], "sample_rate": sr,
-            "block_size": processor.block_size,
+            "block_size": processor.block_size, "worker": bool(getattr(processor, "worker", False)),
+            "worker_waits": int(getattr(processor, "worker_waits", 0)),
+            "worker_realtime": bool(getattr(processor, "worker_realtime", False)),
             **({"latency_parts": dict(processor.latency_parts)} if hasattr(processor, "latency_parts") else {})}
 
 
@@ -203,7 +206,8 @@ def status_line(p: LiveProcessor) -> str:
 def summary_line(s: dict) -> str:
     """The one-line summary printed when ``rtgan live`` stops."""
     return (f"rtgan live: {s['seconds']:.1f} s, {s['blocks']} blocks of {s['block_size']} @ {s['sample_rate']} Hz, "
-            f"xruns {s['xruns']}, late {s['late_blocks']}, NaN {s['nan_blocks']} (start-up: xruns "
+            f"xruns {s['xruns']}, late {s['late_blocks']}, NaN {s['nan_blocks']}"
+            + (f", waits for the worker {s['worker_waits']}" if s.get("worker") else "") + " (start-up: xruns "
             f"{s['startup_xruns']}, late {s['startup_late_blocks']}), compute median "
             f"{s['median_ms']:.3f} ms p99 {s['p99_ms']:.3f} ms max {s['max_ms']:.3f} ms (RTF {s['rtf']:.3f}), "
             f"algorithmic latency {s['latency_samples']} samples = {s['latency_ms']:.2f} ms; memory "

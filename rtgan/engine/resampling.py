@@ -17,11 +17,15 @@ and measure their delay at construction instead of assuming it.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 
 import numpy as np
 
+from . import rt
 from ..models.base import Generator
 from .live import LiveProcessor, LiveStats
 from .runtime import StepRunner, default_step_runtime
@@ -45,15 +49,35 @@ class ResamplingProcessor:
     running the chain on silence for ten seconds of blocks at construction. The delay of the
     whole chain is measured there too, with an impulse, and reported in ``latency_samples``.
 
+    With ``worker=True`` the model-rate blocks run on a worker thread instead of in the
+    callback: an inner block completed during device block ``k`` is handed to the worker there
+    and its output taken into the FIFO at the start of block ``k + 1`` (waited for then only if
+    the FIFO would run short: :attr:`worker_waits`). The prefill is measured with that
+    deferral, so it grows by at most one device block (the FIFO is lowest just before an inner
+    block's output arrives), and the worker has a device period for each inner block. A model
+    whose inner block spans several device blocks needs it (a vocoder's 256-sample mel hop at
+    22.05 kHz is 2.2 device blocks of 256 at 48 kHz): without it one callback in two or three
+    computes a whole inner block while the others compute nothing. The worker owns the inner
+    processor; :meth:`reset` waits for it first.
+
     Args:
         model: generator; ``device_rate`` differs from ``model.sample_rate_in``.
         device_rate: the device's sample rate in Hz.
         block_size: frames per device callback.
         channels, **kw: as for :class:`LiveProcessor`.
+        worker: run the inner processor on a worker thread, one device block later (above).
+
+    Attributes:
+        inner_block: the model-rate block, samples.
+        prefill: zeros the output FIFO starts with, device samples.
+        latency_samples: device input to device output, measured with an impulse.
+        underruns: device blocks the FIFO could not fill (never with the measured prefill).
+        worker_waits: device blocks whose callback had to wait for the worker (the inner
+            processor's ``compute_ms`` holds the worker's time per inner block).
     """
 
     def __init__(self, model: Generator, device_rate: int, block_size: int = 256, channels: int = 1,
-                 **kw) -> None:
+                 worker: bool = False, **kw) -> None:
         import samplerate  # noqa: F401  (fail at construction, not in the callback)
         if block_size < 1 or device_rate < 1:
             raise ValueError(f"block size and device rate must be >= 1, got {block_size}, {device_rate}")
@@ -61,14 +85,26 @@ class ResamplingProcessor:
         self.model_rate = model.sample_rate_in
         self.block_size = block_size
         self.channels = channels
-        g = model.stream_granule
-        self.inner_block = max(g, -(-math.ceil(block_size * self.model_rate / self.sample_rate) // g) * g)
+        self.inner_block = self.inner_block_for(model, self.sample_rate, block_size)
         self.inner = LiveProcessor(model, self.inner_block, channels=channels, **kw)
+        self.worker = bool(worker)
+        self._jobs: deque = deque()  # inner blocks not yet taken into the FIFO, oldest first
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rtgan-inner") if self.worker else None
+        self._measuring = False
+        self._caller = None  # the thread the worker last took its scheduling from
+        self.worker_realtime = False
         self.prefill = 0
         self.reset()
         self.prefill = self._shortfall()
         self.latency_samples = block_size + self._delay()
         self.reset()
+
+    @staticmethod
+    def inner_block_for(model: Generator, device_rate: int, block_size: int) -> int:
+        """The model-rate block for a device block: ``block_size`` scaled to the model's rate,
+        rounded up to a whole number of the model's granules (samples at the model's rate)."""
+        g = model.stream_granule
+        return max(g, -(-math.ceil(block_size * model.sample_rate_in / device_rate) // g) * g)
 
     # the inner processor keeps the counters and the live parameters
     @property
@@ -98,8 +134,11 @@ class ResamplingProcessor:
         self.inner.count_status(status)
 
     def reset(self) -> None:
-        """Fresh resamplers, empty FIFOs (the output one holding ``prefill`` zeros), inner reset."""
+        """Fresh resamplers, empty FIFOs (the output one holding ``prefill`` zeros), inner reset
+        (with a worker: after the inner blocks in flight have finished)."""
         import samplerate
+        self._drain()
+        self.worker_waits = 0
         self.inner.reset()
         c = self.channels
         self._down = samplerate.Resampler(CONVERTER, channels=c)
@@ -114,23 +153,85 @@ class ResamplingProcessor:
         self.inner.warmup(blocks)
         self.reset()
 
+    def _drain(self) -> None:
+        """Wait for the inner blocks in flight on the worker and drop them."""
+        for job in getattr(self, "_jobs", ()):
+            if isinstance(job, Future):
+                job.result()
+        if getattr(self, "_jobs", None):
+            self._jobs.clear()
+
+    def close(self) -> None:
+        """Stop the worker thread (after the inner blocks in flight); not used after this."""
+        self._drain()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def _follow_caller(self) -> None:
+        """A new calling thread (the audio callback's, once the stream runs): the worker takes its
+        real-time scheduling one priority below it (:func:`rt.follow_scheduling`; an audio callback
+        runs SCHED_FIFO where the server has real-time rights), so other processes cannot hold the
+        worker back while the callback waits for it. :attr:`worker_realtime` says whether it did."""
+        self._caller = threading.get_ident()
+        policy, priority = rt.calling_thread_scheduling()
+
+        def follow():
+            self.worker_realtime = rt.follow_scheduling(policy, priority)
+        self._pool.submit(follow)  # runs before the next inner block
+
+    def _inner_job(self, x: np.ndarray) -> np.ndarray:
+        """One ``(inner_block, channels)`` block through the inner processor, on the worker."""
+        y = np.zeros_like(x)
+        self.inner.process(x, y)
+        return y
+
+    def _collect(self, wait: bool) -> bool:
+        """Take the oldest worker block, resampled, into the FIFO if it is done (or ``wait``);
+        whether one was taken."""
+        job = self._jobs[0]
+        if isinstance(job, Future):
+            if not (wait or job.done()):
+                return False
+            job = job.result()
+        self._jobs.popleft()
+        self._push_out([job])
+        return True
+
+    def _push_out(self, done: list[np.ndarray]) -> None:
+        up = self._up.process(np.concatenate(done), self.sample_rate / self.model_rate, end_of_input=False)
+        self._out = np.concatenate([self._out, up.astype(np.float32, copy=False).reshape(-1, self.channels)])
+
     def _advance(self, indata: np.ndarray) -> None:
+        if self.worker:  # the inner blocks of earlier device blocks the worker has finished
+            while self._jobs and self._collect(wait=False):
+                pass
         down = self._down.process(indata, self.model_rate / self.sample_rate, end_of_input=False)
         self._in = np.concatenate([self._in, down.astype(np.float32, copy=False).reshape(-1, self.channels)])
         n = self.inner_block
         done = []
         while len(self._in) >= n:
-            self.inner.process(self._in[:n], self._buf)
-            done.append(self._buf.copy())
+            if self.worker and not self._measuring:
+                self._jobs.append(self._pool.submit(self._inner_job, self._in[:n].copy()))
+            else:
+                self.inner.process(self._in[:n], self._buf)
+                if self.worker:  # measuring: taken in at the next block, as the worker's output is
+                    self._jobs.append(self._buf.copy())
+                else:
+                    done.append(self._buf.copy())
             self._in = self._in[n:]
         if done:
-            up = self._up.process(np.concatenate(done), self.sample_rate / self.model_rate, end_of_input=False)
-            self._out = np.concatenate([self._out, up.astype(np.float32, copy=False).reshape(-1, self.channels)])
+            self._push_out(done)
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """One device block ``(block_size, channels)`` from ``indata`` into ``outdata``."""
+        if self.worker and self._caller != threading.get_ident():
+            self._follow_caller()
         self._advance(indata)
         n = self.block_size
+        if self.worker and len(self._out) < n and self._jobs:  # the worker is behind: wait for it
+            self.worker_waits += 1
+            while len(self._out) < n and self._jobs:
+                self._collect(wait=True)
         if len(self._out) >= n:
             np.clip(self._out[:n], -1.0, 1.0, out=outdata)  # resampling can ring past the limiter's ceiling
             self._out = self._out[n:]
@@ -143,12 +244,16 @@ class ResamplingProcessor:
         """Largest cumulative deficit of output samples against device blocks, on silence."""
         z = np.zeros((self.block_size, self.channels), np.float32)
         balance, worst = 0, 0  # samples produced minus samples owed so far
-        for _ in range(max(8, 10 * self.sample_rate // self.block_size)):
-            before = len(self._out)
-            self._advance(z)
-            balance += len(self._out) - before - self.block_size
-            worst = max(worst, -balance)
-            self._out = self._out[min(len(self._out), self.block_size):]
+        self._measuring = True
+        try:
+            for _ in range(max(8, 10 * self.sample_rate // self.block_size)):
+                before = len(self._out)
+                self._advance(z)
+                balance += len(self._out) - before - self.block_size
+                worst = max(worst, -balance)
+                self._out = self._out[min(len(self._out), self.block_size):]
+        finally:
+            self._measuring = False
         return worst
 
     def _delay(self) -> int:
@@ -462,19 +567,44 @@ class CrossRateProcessor(LiveProcessor):
 
 
 def live_processor(model: Generator, device_rate: int | None = None, block_size: int = 256, channels: int = 1,
-                   **kw) -> LiveProcessor | ResamplingProcessor | CrossRateProcessor:
+                   worker: bool | None = None, **kw) -> LiveProcessor | ResamplingProcessor | CrossRateProcessor:
     """The processor for ``model`` on a device at ``device_rate`` Hz (default: the model's output rate).
 
     A model reading and writing one rate: a :class:`LiveProcessor` when the device runs at
     it (exactly as before: no resampler, no added latency), else a :class:`ResamplingProcessor`.
     A model whose rates differ: a :class:`CrossRateProcessor`. ``**kw`` as for :class:`LiveProcessor`.
+
+    ``worker``: run the model-rate blocks of a :class:`ResamplingProcessor` on a worker thread
+    (one device block more latency). None (default) decides: on when the model-rate block spans
+    two device blocks or more (:func:`needs_worker`), off otherwise.
+
+    Raises:
+        ValueError: ``worker=True`` for a processor without a resampler in front of one model
+            rate (the others compute every callback alike), or a mode the processor lacks.
     """
     if model.port_in != model.port_out:
         if kw.pop("mode", "stateful") != "stateful":
             raise ValueError(f"{model.name}: overlap-add runs models that read and write one rate; "
                              f"this one reads {model.port_in.rate} Hz and writes {model.port_out.rate} Hz")
         kw.pop("hop", None)
+        if worker:
+            raise ValueError(f"{model.name}: a worker thread runs models that read and write one rate "
+                             f"behind a resampler; this one reads {model.port_in.rate} Hz and writes "
+                             f"{model.port_out.rate} Hz")
         return CrossRateProcessor(model, device_rate, block_size, channels, **kw)
     if device_rate is None or device_rate == model.sample_rate_in:
+        if worker:
+            raise ValueError(f"{model.name}: a worker thread runs only behind a resampler (a device rate other "
+                             f"than the model's {model.sample_rate_in} Hz); here every callback computes one block")
         return LiveProcessor(model, block_size, channels=channels, **kw)
-    return ResamplingProcessor(model, device_rate, block_size, channels, **kw)
+    if worker is None:
+        worker = needs_worker(model, device_rate, block_size)
+    return ResamplingProcessor(model, device_rate, block_size, channels, worker=worker, **kw)
+
+
+def needs_worker(model: Generator, device_rate: int, block_size: int) -> bool:
+    """Whether a :class:`ResamplingProcessor`'s model-rate block (the device block at the model's
+    rate, rounded up to its granule) spans two device blocks or more, so that the callbacks
+    that complete one would compute all of it while the others compute nothing."""
+    return ResamplingProcessor.inner_block_for(model, device_rate, block_size) * device_rate \
+        >= 2 * block_size * model.sample_rate_in
