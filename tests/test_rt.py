@@ -65,11 +65,14 @@ print(locked, inside, vmlck())
 
 @pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="no sched_setscheduler on this platform")
 def test_a_thread_follows_a_real_time_caller_one_priority_below_or_is_left_alone():
-    """follow_scheduling in a fresh thread: a non-real-time policy changes nothing; SCHED_FIFO at
-    priority 10 gives that thread SCHED_FIFO 9 where the process may (CAP_SYS_NICE or
-    RLIMIT_RTPRIO >= 9), else returns False and leaves it as it was. The main thread is never touched."""
+    """follow_scheduling in a fresh thread: a non-real-time policy leaves a non-real-time thread as
+    it was; SCHED_FIFO at priority 10 gives that thread SCHED_FIFO 9 where the process may (CAP_SYS_NICE or
+    RLIMIT_RTPRIO >= 9), else returns False and leaves it as it was; a later non-real-time
+    caller returns it to SCHED_OTHER."""
     import threading
     before = rt.calling_thread_scheduling()
+    if before[0] != os.SCHED_OTHER:
+        pytest.skip(f"the tests run under scheduling policy {before[0]}, not SCHED_OTHER")
     seen = {}
 
     def body():
@@ -79,10 +82,41 @@ def test_a_thread_follows_a_real_time_caller_one_priority_below_or_is_left_alone
     t = threading.Thread(target=body)
     t.start()
     t.join()
-    assert seen["other"] == (False, (os.SCHED_OTHER, 0))
+    assert seen["other"] == (False, before)  # a new thread starts with its creator's policy
     ok, sched = seen["fifo"]
-    assert sched == ((os.SCHED_FIFO, 9) if ok else (os.SCHED_OTHER, 0))
+    assert sched == ((os.SCHED_FIFO, 9) if ok else before)
     soft, _ = resource.getrlimit(resource.RLIMIT_RTPRIO)
     if os.geteuid() != 0 and soft != resource.RLIM_INFINITY and soft < 9:
         assert not ok  # (root may still lack CAP_SYS_NICE in a container: either outcome there)
-    assert rt.calling_thread_scheduling() == before
+    if ok:  # and back: a caller without a real-time policy returns the thread to SCHED_OTHER
+        seen.clear()
+
+        def twice():
+            rt.follow_scheduling(os.SCHED_FIFO, 10)
+            seen["back"] = (rt.follow_scheduling(os.SCHED_OTHER, 0), rt.calling_thread_scheduling())
+        t = threading.Thread(target=twice)
+        t.start()
+        t.join()
+        assert seen["back"] == (False, (os.SCHED_OTHER, 0))
+
+
+def test_the_reset_on_fork_flag_of_a_pipewire_thread_is_not_part_of_the_policy():
+    """PipeWire's real-time threads run SCHED_FIFO | SCHED_RESET_ON_FORK; sched_getscheduler
+    reports the flag with the policy. follow_scheduling treats such a policy as SCHED_FIFO."""
+    if not hasattr(os, "SCHED_RESET_ON_FORK"):
+        pytest.skip("no SCHED_RESET_ON_FORK here")
+    import threading
+    seen = {}
+
+    def body():
+        seen["r"] = (rt.follow_scheduling(os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, 10), rt.calling_thread_scheduling())
+    t = threading.Thread(target=body)
+    t.start()
+    t.join()
+    ok, sched = seen["r"]
+    assert ok == (sched == (os.SCHED_FIFO, 9))
+    plain = {}
+    t = threading.Thread(target=lambda: plain.setdefault("r", rt.follow_scheduling(os.SCHED_FIFO, 10)))
+    t.start()
+    t.join()
+    assert ok == plain["r"]  # the flag changes nothing about whether it is granted

@@ -177,6 +177,8 @@ def run_live(processor: LiveProcessor, input_device=None, output_device=None, du
         raise RuntimeError(f"audio device error: {e}; see 'rtgan devices'") from e
     if status is not None:
         status("")
+    if hasattr(processor, "drain"):  # a worker's last block must not write the counters read below
+        processor.drain()
     st = processor.stats
     return {"seconds": time.monotonic() - t_start, "blocks": callbacks[0], "xruns": st.xruns,
             "late_blocks": st.late_blocks, "nan_blocks": st.nan_blocks, "bad_input_blocks": st.bad_input_blocks,

@@ -137,7 +137,7 @@ class ResamplingProcessor:
         """Fresh resamplers, empty FIFOs (the output one holding ``prefill`` zeros), inner reset
         (with a worker: after the inner blocks in flight have finished)."""
         import samplerate
-        self._drain()
+        self.drain()
         self.worker_waits = 0
         self.inner.reset()
         c = self.channels
@@ -149,23 +149,32 @@ class ResamplingProcessor:
         self.underruns = 0
 
     def warmup(self, blocks: int = 50) -> None:
-        """Warm up the inner processor, then reset everything."""
+        """Warm up the inner processor (after the worker's blocks in flight), then reset everything."""
+        self.drain()
         self.inner.warmup(blocks)
         self.reset()
 
-    def _drain(self) -> None:
-        """Wait for the inner blocks in flight on the worker and drop them."""
-        for job in getattr(self, "_jobs", ()):
-            if isinstance(job, Future):
-                job.result()
-        if getattr(self, "_jobs", None):
-            self._jobs.clear()
+    def drain(self) -> None:
+        """Wait for the inner blocks in flight on the worker and drop them (their output and any
+        error they raised: they are discarded); after this only the calling thread touches the
+        inner processor until the next :meth:`process`. Nothing to do without a worker."""
+        jobs = getattr(self, "_jobs", None)
+        if not jobs:
+            return
+        try:
+            for job in jobs:
+                if isinstance(job, Future):
+                    job.exception()  # waits; a failed block is dropped like the others
+        finally:
+            jobs.clear()
 
     def close(self) -> None:
         """Stop the worker thread (after the inner blocks in flight); not used after this."""
-        self._drain()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        try:
+            self.drain()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
 
     def _follow_caller(self) -> None:
         """A new calling thread (the audio callback's, once the stream runs): the worker takes its
@@ -189,16 +198,15 @@ class ResamplingProcessor:
         """Take the oldest worker block, resampled, into the FIFO if it is done (or ``wait``);
         whether one was taken."""
         job = self._jobs[0]
-        if isinstance(job, Future):
-            if not (wait or job.done()):
-                return False
-            job = job.result()
-        self._jobs.popleft()
-        self._push_out([job])
+        if isinstance(job, Future) and not (wait or job.done()):
+            return False
+        self._jobs.popleft()  # (first: a block whose job raised is not met again)
+        self._push_out(job.result() if isinstance(job, Future) else job)
         return True
 
-    def _push_out(self, done: list[np.ndarray]) -> None:
-        up = self._up.process(np.concatenate(done), self.sample_rate / self.model_rate, end_of_input=False)
+    def _push_out(self, done: np.ndarray) -> None:
+        """``(frames, channels)`` model-rate output, resampled, onto the output FIFO."""
+        up = self._up.process(done, self.sample_rate / self.model_rate, end_of_input=False)
         self._out = np.concatenate([self._out, up.astype(np.float32, copy=False).reshape(-1, self.channels)])
 
     def _advance(self, indata: np.ndarray) -> None:
@@ -211,7 +219,7 @@ class ResamplingProcessor:
         done = []
         while len(self._in) >= n:
             if self.worker and not self._measuring:
-                self._jobs.append(self._pool.submit(self._inner_job, self._in[:n].copy()))
+                self._jobs.append(self._pool.submit(self._inner_job, self._in[:n]))  # (_in is replaced, never written)
             else:
                 self.inner.process(self._in[:n], self._buf)
                 if self.worker:  # measuring: taken in at the next block, as the worker's output is
@@ -220,7 +228,7 @@ class ResamplingProcessor:
                     done.append(self._buf.copy())
             self._in = self._in[n:]
         if done:
-            self._push_out(done)
+            self._push_out(np.concatenate(done))
 
     def process(self, indata: np.ndarray, outdata: np.ndarray) -> None:
         """One device block ``(block_size, channels)`` from ``indata`` into ``outdata``."""
@@ -597,8 +605,8 @@ def live_processor(model: Generator, device_rate: int | None = None, block_size:
             raise ValueError(f"{model.name}: a worker thread runs only behind a resampler (a device rate other "
                              f"than the model's {model.sample_rate_in} Hz); here every callback computes one block")
         return LiveProcessor(model, block_size, channels=channels, **kw)
-    if worker is None:
-        worker = needs_worker(model, device_rate, block_size)
+    if worker is None:  # (overlap-add computes its frames on a worker of its own)
+        worker = kw.get("mode", "stateful") == "stateful" and needs_worker(model, device_rate, block_size)
     return ResamplingProcessor(model, device_rate, block_size, channels, worker=worker, **kw)
 
 

@@ -83,26 +83,35 @@ def cpu_dma_latency(us: int | None, path: str = CPU_DMA_LATENCY):
 
 
 def calling_thread_scheduling() -> tuple[int, int]:
-    """The calling thread's scheduling policy and priority (``os.SCHED_*``, 0 for non-real-time
+    """The calling thread's scheduling policy and priority (``os.SCHED_*``, without the
+    ``SCHED_RESET_ON_FORK`` flag PipeWire's real-time threads carry; priority 0 for non-real-time
     policies); ``(-1, 0)`` where the platform has no ``sched_getscheduler``."""
     if not hasattr(os, "sched_getscheduler"):
         return -1, 0
     try:
-        return os.sched_getscheduler(0), os.sched_getparam(0).sched_priority
+        policy = os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
+        return policy, os.sched_getparam(0).sched_priority
     except OSError:
         return -1, 0
 
 
 def follow_scheduling(policy: int, priority: int) -> bool:
-    """Give the calling thread a real-time ``policy`` (``os.SCHED_FIFO`` / ``SCHED_RR``) one step
-    below ``priority``, so the thread it follows (an audio callback) still preempts it, but
-    ordinary processes do not. Best effort: returns whether it was set; False for a non-real-time
-    policy, where the platform lacks it, or without the permission (RLIMIT_RTPRIO / CAP_SYS_NICE).
-    Never raises."""
-    rt_policies = {getattr(os, n) for n in ("SCHED_FIFO", "SCHED_RR") if hasattr(os, n)}
-    if policy not in rt_policies or not hasattr(os, "sched_setscheduler"):
+    """Give the calling thread the real-time ``policy`` (``os.SCHED_FIFO`` / ``SCHED_RR``, as
+    :func:`calling_thread_scheduling` reports it) one step below ``priority`` (at 1, the lowest,
+    the same priority), so the thread it follows (an audio callback) preempts it, or ties with
+    it, and ordinary processes do not. For any other policy it returns the calling thread to
+    ``SCHED_OTHER``. Best effort, never raises: returns whether the thread now runs real-time
+    (False also where the platform lacks it or without the permission: RLIMIT_RTPRIO /
+    CAP_SYS_NICE)."""
+    if not hasattr(os, "sched_setscheduler"):
         return False
+    policy &= ~getattr(os, "SCHED_RESET_ON_FORK", 0)
+    rt_policies = {getattr(os, n) for n in ("SCHED_FIFO", "SCHED_RR") if hasattr(os, n)}
     try:
+        if policy not in rt_policies:
+            if calling_thread_scheduling()[0] in rt_policies:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            return False
         os.sched_setscheduler(0, policy, os.sched_param(max(1, priority - 1)))
         return True
     except OSError:
