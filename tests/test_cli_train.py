@@ -198,3 +198,49 @@ def test_disc_warmup_reaches_sr_hifigan_and_is_refused_where_there_is_none(recor
     assert _train("voc-melgan", "--preset", "live", "--disc-warmup", "5", data=tmp_path) == 2
     assert "--disc-warmup" in _error(capsys)
     assert len(recorded) == 1
+
+
+# -- --domain ---------------------------------------------------------------------------------
+
+def test_domain_option_sets_the_training_domain(recorded, tmp_path, capsys):
+    assert _train("sr-hifigan", "--preset", "tiny", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].train_domain is None  # sr-hifigan: every clip by default
+    assert _train("sr-hifigan", "--preset", "tiny", "--domain", "speech", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].train_domain == "speech"
+    assert _train("voc-melgan", "--preset", "tiny", "--domain", "all", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].train_domain is None  # the vocoders' music default, lifted
+    capsys.readouterr()
+    assert _train("ae-kimsathe", "--preset", "tiny", "--domain", "music", "--run-dir", str(tmp_path / "run"),
+                  data=tmp_path) == 2
+    assert "model 'ae-kimsathe''s training has no setting train_domain (--domain)" in _error(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_sr_hifigan_trains_on_the_chosen_domain_only(corpus):
+    import dataclasses
+    import json
+    import shutil
+
+    from rtgan.models.sr_hifigan_training import SRHiFiGANRecipe, SRHiFiGANTrainConfig
+    from rtgan.training.data import make_datasets
+    from rtgan.training.loop import init_state
+
+    # the three-clip corpus plus a speech clip and a music clip in train and val
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    extra = []
+    for r in rows:
+        split = "val" if r["split"] == "train" else "train"
+        dst = corpus / split / ("copy_" + Path(r["path"]).name)
+        shutil.copy(corpus / r["path"], dst)
+        extra.append({**r, "split": split, "path": f"{split}/{dst.name}"})
+    (corpus / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows + extra))
+    domains = {r["path"]: r["domain"] for r in rows + extra}
+    for domain in ("speech", "music"):
+        cfg = dataclasses.replace(SRHiFiGANRecipe.presets()["tiny"], train_domain=domain)
+        state = init_state(cfg, torch.device("cpu"))
+        train_set, _ = make_datasets(corpus, state.recipe, state.nets)
+        paths = [e["path"] for e in train_set.clips.entries]
+        assert len(paths) == sum(d == domain for p, d in domains.items() if p.startswith("train/"))
+        assert {domains[p] for p in paths} == {domain}
+    with pytest.raises(ValueError, match="train_domain"):
+        SRHiFiGANTrainConfig(train_domain="noise")

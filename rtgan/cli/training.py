@@ -90,6 +90,9 @@ def add_parsers(sub) -> None:
                         f"only (default: the shipped weights, {WEIGHTS_DIR})")
     t.add_argument("--min-bandwidth", type=float,
                    help=f"use only target clips at least this wide, in Hz ({per_preset('min_bandwidth_hz')})")
+    t.add_argument("--domain", choices=("music", "speech", "all"),
+                   help="train on the corpus clips of this domain only (default: the preset's; sr-hifigan all, "
+                        "vocoders music)")
     t.add_argument("--device", default="auto", help="auto (default: CUDA if present, else CPU), cpu, cuda, cuda:N")
     t.add_argument("--workers", type=int, help=f"data-loader worker processes ({per_preset('num_workers')})")
     t.add_argument("--run-dir", help="checkpoint/log directory (default runs/MODEL-PRESET)")
@@ -255,6 +258,8 @@ def cmd_train(args, argv) -> int:
                                ("--freq-scale", "freq_scale", args.freq_scale)):
         if value is not None:
             overrides[key], options[key] = value, option
+    if args.domain is not None:  # "all": every clip (None in the config)
+        overrides["train_domain"], options["train_domain"] = (None if args.domain == "all" else args.domain), "--domain"
     disc = args.discriminator
     lead = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 talks
     note = None  # said once every option is checked

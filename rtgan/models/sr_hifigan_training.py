@@ -94,6 +94,8 @@ class SRHiFiGANTrainConfig(TrainConfig):
     Attributes:
         recipe: name of the loss recipe in :data:`RECIPES` that ``weights`` came from
             (recorded; ``weights`` is what is used).
+        train_domain: train (and validate) on the corpus clips of this domain only,
+            ``"music"`` or ``"speech"``; ``None`` (default): every clip.
         lr, betas, lr_gamma, lr_decay_every: AdamW and ExponentialLR settings (generator and
             discriminators alike).
         weights: loss weights (see :class:`rtgan.losses.LossWeights`).
@@ -123,12 +125,14 @@ class SRHiFiGANTrainConfig(TrainConfig):
         eval_degradation: the degradation used for validation and ``rtgan eval``.
 
     Raises:
-        ValueError: an unknown ``recipe``; a negative ``disc_warmup_steps``.
+        ValueError: an unknown ``recipe``; a negative ``disc_warmup_steps``; a ``train_domain``
+            other than ``"music"``, ``"speech"`` or ``None``.
     """
 
     model: str = "sr-hifigan"
     recipe: str = "bwe"
     min_bandwidth_hz: float = 16000.0
+    train_domain: str | None = None
     lr: float = 2e-4
     betas: tuple[float, float] = (0.8, 0.99)
     lr_gamma: float = 0.999
@@ -153,6 +157,8 @@ class SRHiFiGANTrainConfig(TrainConfig):
             raise ValueError(f"disc_warmup_steps must be >= 0, got {self.disc_warmup_steps}")
         if self.time_lowpass_hz < 0:
             raise ValueError(f"time_lowpass_hz must be >= 0, got {self.time_lowpass_hz}")
+        if self.train_domain not in (None, "music", "speech"):
+            raise ValueError(f"train_domain must be 'music', 'speech' or None (every clip), got {self.train_domain!r}")
 
     @classmethod
     def with_recipe(cls, base: "SRHiFiGANTrainConfig", recipe: str) -> "SRHiFiGANTrainConfig":
@@ -305,6 +311,10 @@ class SRHiFiGANRecipe(HiFiGANAdversary, Recipe):
             "live": SRHiFiGANTrainConfig(preset="live"),
             "paper": SRHiFiGANTrainConfig(preset="paper", batch_size=16, segment_samples=32768),
         }
+
+    def domain(self) -> str | None:
+        """``cfg.train_domain``: the corpus domain trained on (``None``: every clip)."""
+        return self.cfg.train_domain
 
     def optimisers(self, nets):
         return {name: torch.optim.AdamW(nets[name].parameters(), lr=self.cfg.lr, betas=self.cfg.betas)
