@@ -1,0 +1,55 @@
+"""ViSQOL and SNR of sr-hifigan's output as the level of its generated band changes, on validation clips.
+
+For the validation clips of one domain (48 kHz, bandwidth >= 16 kHz, band-limited by soxr as
+``rtgan eval`` does), the model's residual ``r = (model(x) - x) / g0`` (``g0``: the checkpoint's
+``residual_gain``) is computed once per clip; the output at gain ``g`` is ``x + g r``, exactly what
+the model gives with ``residual_gain = g``. Prints, per gain, the mean over clips of ViSQOL v3
+(audio mode, 48 kHz; :func:`rtgan.metrics.visqol`) and SNR (dB) against the original. Gain 0 is
+the band-limited input itself.
+
+Run from the repository root:
+``python docs/sr_gain_curve.py [CHECKPOINT] [--corpus DIR] [--domain speech|music] [--gains 0 0.3 ...]``
+(default: the shipped sr-hifigan, /work/corpus from ``rtgan data build --size full``, speech).
+"""
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+import rtgan
+from rtgan.audio.bandlimit import band_limit
+from rtgan.engine.overlap_save import offline
+from rtgan.metrics import snr, visqol
+from rtgan.models import registry
+
+ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ap.add_argument("checkpoint", nargs="?", default="sr-hifigan", help="model name or .safetensors path")
+ap.add_argument("--corpus", default="/work/corpus")
+ap.add_argument("--domain", default="speech", choices=("speech", "music"))
+ap.add_argument("--gains", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
+args = ap.parse_args()
+torch.set_num_threads(1)
+corpus = Path(args.corpus)
+model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
+         else rtgan.load_model(args.checkpoint)).eval()
+g0 = float(model.config.residual_gain)
+rows = [json.loads(line) for line in open(corpus / "manifest.jsonl")]
+sel = [r for r in rows if r["split"] == "val" and r["domain"] == args.domain and r["sample_rate"] == 48000
+       and r["bandwidth_hz"] >= 16000]
+scores = {g: ([], []) for g in args.gains}
+with torch.no_grad():
+    for r in sel:
+        y, _ = sf.read(corpus / r["path"], dtype="float32", always_2d=True)
+        y = np.ascontiguousarray(y.mean(axis=1))
+        x, _ = band_limit("soxr", y)
+        res = (offline(model, torch.from_numpy(x)[None, None])[0, 0].numpy() - x) / g0
+        for g in args.gains:
+            est = (x + g * res).astype(np.float32)
+            scores[g][0].append(visqol(est, y, 48000))
+            scores[g][1].append(float(snr(est, y)))
+print(f"{len(sel)} validation {args.domain} clips, soxr")
+for g in args.gains:
+    print(f"gain {g:4.2f}: ViSQOL {np.mean(scores[g][0]):.3f}  SNR {np.mean(scores[g][1]):.3f} dB")

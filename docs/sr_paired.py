@@ -1,0 +1,55 @@
+"""Per-clip (paired) comparison of two ``rtgan eval --json`` results on the same clips.
+
+Two checkpoints scored on the same split and band-limiter differ per clip by far less than the
+clips differ from each other, so the 95 % intervals of the two means in ``rtgan eval``'s table
+overlap even where one model is better on almost every clip. This prints, per band-limiter and
+domain, the mean over clips of ``candidate - base`` for ViSQOL, SNR (dB) and LSD, with its 95 %
+interval ``1.96 s / sqrt(n)`` (s: sample standard deviation of the differences, ddof 1; normal
+approximation), over the clips both files hold. Positive ViSQOL and SNR and negative LSD
+differences favour the candidate.
+
+Run from the repository root:
+``python docs/sr_paired.py BASE.json CANDIDATE.json [CANDIDATE.json ...]``, each written by
+``rtgan eval --checkpoint CKPT --data CORPUS --split val --limiter soxr --json FILE``.
+"""
+import argparse
+import json
+
+import numpy as np
+
+METRICS = ("visqol", "snr_db", "lsd")
+
+
+def clips_by_path(path: str) -> dict[str, dict]:
+    """The ``clips`` of an ``rtgan eval --json`` file keyed by corpus path."""
+    with open(path) as f:
+        return {c["path"]: c for c in json.load(f)["clips"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("base", help="rtgan eval --json file of the reference checkpoint")
+    ap.add_argument("candidates", nargs="+", help="rtgan eval --json files of the checkpoints compared with it")
+    args = ap.parse_args()
+    base = clips_by_path(args.base)
+    for path in args.candidates:
+        cand = clips_by_path(path)
+        print(path)
+        shared = [k for k in cand if k in base]
+        if not shared:
+            raise SystemExit(f"{path}: no clip in common with {args.base}")
+        limiters = sorted(set(cand[shared[0]]["limiters"]) & set(base[shared[0]]["limiters"]))
+        for lim in limiters:
+            for dom in sorted({cand[k]["domain"] for k in shared}):
+                keys = [k for k in shared if cand[k]["domain"] == dom]
+                cells = []
+                for met in METRICS:
+                    d = np.array([cand[k]["limiters"][lim]["model"][met] - base[k]["limiters"][lim]["model"][met]
+                                  for k in keys], dtype=np.float64)
+                    half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+                    cells.append(f"{met} {d.mean():+.3f} ± {half:.3f}")
+                print(f"  {lim:8s} {dom:7s} n={len(keys):4d}  " + "  ".join(cells))
+
+
+if __name__ == "__main__":
+    main()
