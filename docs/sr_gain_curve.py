@@ -12,7 +12,6 @@ Run from the repository root:
 (default: the shipped sr-hifigan, /work/corpus from ``rtgan data build --size full``, speech).
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 
 import rtgan
 from rtgan.audio.bandlimit import band_limit
+from rtgan.data.dataset import load_manifest
 from rtgan.engine.overlap_save import offline
 from rtgan.metrics import snr, visqol
 from rtgan.models import registry
@@ -36,9 +36,8 @@ corpus = Path(args.corpus)
 model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
          else rtgan.load_model(args.checkpoint)).eval()
 g0 = float(model.config.residual_gain)
-rows = [json.loads(line) for line in open(corpus / "manifest.jsonl")]
-sel = [r for r in rows if r["split"] == "val" and r["domain"] == args.domain and r["sample_rate"] == 48000
-       and r["bandwidth_hz"] >= 16000]
+sel = [r for r in load_manifest(corpus) if r["split"] == "val" and r["domain"] == args.domain
+       and r["sample_rate"] == 48000 and r["bandwidth_hz"] >= 16000]
 scores = {g: ([], []) for g in args.gains}
 with torch.no_grad():
     for r in sel:

@@ -4,9 +4,9 @@ Two checkpoints scored on the same split and band-limiter differ per clip by far
 clips differ from each other, so the 95 % intervals of the two means in ``rtgan eval``'s table
 overlap even where one model is better on almost every clip. This prints, per band-limiter and
 domain, the mean over clips of ``candidate - base`` for ViSQOL, SNR (dB) and LSD, with its 95 %
-interval ``1.96 s / sqrt(n)`` (s: sample standard deviation of the differences, ddof 1; normal
-approximation), over the clips both files hold. Positive ViSQOL and SNR and negative LSD
-differences favour the candidate.
+interval ``1.96 s / sqrt(n)`` (:func:`rtgan.evaluate.confidence_interval`: s the sample standard
+deviation of the differences, ddof 1; normal approximation), over the clips both files hold.
+Positive ViSQOL and SNR and negative LSD differences favour the candidate.
 
 Run from the repository root:
 ``python docs/sr_paired.py BASE.json CANDIDATE.json [CANDIDATE.json ...]``, each written by
@@ -15,7 +15,7 @@ Run from the repository root:
 import argparse
 import json
 
-import numpy as np
+from rtgan.evaluate import confidence_interval
 
 METRICS = ("visqol", "snr_db", "lsd")
 
@@ -44,10 +44,10 @@ def main() -> None:
                 keys = [k for k in shared if cand[k]["domain"] == dom]
                 cells = []
                 for met in METRICS:
-                    d = np.array([cand[k]["limiters"][lim]["model"][met] - base[k]["limiters"][lim]["model"][met]
-                                  for k in keys], dtype=np.float64)
-                    half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-                    cells.append(f"{met} {d.mean():+.3f} ± {half:.3f}")
+                    ci = confidence_interval([cand[k]["limiters"][lim]["model"][met]
+                                              - base[k]["limiters"][lim]["model"][met] for k in keys])
+                    half = "n/a" if ci["ci95"] is None else f"{ci['ci95']:.3f}"
+                    cells.append(f"{met} {ci['mean']:+.3f} ± {half}")
                 print(f"  {lim:8s} {dom:7s} n={len(keys):4d}  " + "  ".join(cells))
 
 
