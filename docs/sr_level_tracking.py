@@ -11,7 +11,6 @@ Run from the repository root: ``python docs/sr_level_tracking.py [CHECKPOINT] [-
 (default: the shipped sr-hifigan and /work/corpus from ``rtgan data build --size full``).
 """
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from scipy.signal import stft
 
 import rtgan
 from rtgan.audio.bandlimit import band_limit
+from rtgan.data.dataset import load_manifest
 from rtgan.engine.overlap_save import offline
 from rtgan.models import registry
 
@@ -31,7 +31,7 @@ ap.add_argument("--clips", type=int, default=30, help="clips per domain (default
 args = ap.parse_args()
 torch.set_num_threads(1)
 corpus = Path(args.corpus)
-rows = [json.loads(line) for line in open(corpus / "manifest.jsonl")]
+rows = load_manifest(corpus)
 model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
          else rtgan.load_model(args.checkpoint)).eval()
 for dom in ("speech", "music"):
