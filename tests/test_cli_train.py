@@ -200,6 +200,19 @@ def test_disc_warmup_reaches_sr_hifigan_and_is_refused_where_there_is_none(recor
     assert len(recorded) == 1
 
 
+def test_growth_schedule_options_reach_reverbsynth_and_are_refused_elsewhere(recorded, tmp_path, capsys):
+    assert _train("reverbsynth", "--preset", "small", "--stable-steps", "1", "--transition-steps", "0",
+                  data=tmp_path) == 0
+    cfg = recorded[0]["cfg"]
+    assert (cfg.stable_steps, cfg.transition_steps) == (1, 0)
+    capsys.readouterr()
+    assert _train("reverbsynth", "--preset", "small", "--stable-steps", "0", data=tmp_path) == 2
+    assert "stable_steps must be >= 1" in _error(capsys)
+    assert _train("voc-melgan", "--preset", "live", "--stable-steps", "5", data=tmp_path) == 2
+    assert "--stable-steps" in _error(capsys)
+    assert len(recorded) == 1
+
+
 # -- --domain ---------------------------------------------------------------------------------
 
 def test_domain_option_sets_the_training_domain(recorded, tmp_path, capsys):

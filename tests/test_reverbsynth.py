@@ -107,6 +107,11 @@ def test_progressive_schedule():
         got = r.schedule(step)
         assert got[0] == level and got[1] == pytest.approx(alpha), step
 
+    # no fade-in and one step per stage (a warm start from a grown generator): full size at step 3
+    cls = registry.recipe("reverbsynth")
+    quick = cls(dataclasses.replace(cls.presets()["tiny"], stable_steps=1, transition_steps=0))
+    assert [quick.schedule(s) for s in range(6)] == [(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (4, 1.0), (4, 1.0)]
+
 
 def _harmonic_note(pitch: int, seconds: float, sr: int, tail: bool) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr

@@ -54,6 +54,13 @@ def add_parsers(sub) -> None:
                    help="sr-hifigan: the time-domain MSE (L_time) sees only the band below HZ "
                         "(the original's phase above the input's band is unpredictable; default 0: "
                         "the whole waveform, as in the seed)")
+    t.add_argument("--stable-steps", type=int, metavar="STEPS",
+                   help="reverbsynth: generator steps at each resolution of the progressive growth "
+                        "(default: paper 12500, small 300)")
+    t.add_argument("--transition-steps", type=int, metavar="STEPS",
+                   help="reverbsynth: generator steps over which each new resolution fades in (default: paper "
+                        "12500, small 300); with --init-from a grown generator, --stable-steps 1 "
+                        "--transition-steps 0 reaches full size after one step per stage")
     t.add_argument("--disc-warmup", type=int, metavar="STEPS",
                    help="the last STEPS of those also train the discriminators, whose gradient does not yet reach the "
                         "generator: fresh discriminators facing an --init-from generator learn to judge it first "
@@ -250,6 +257,8 @@ def cmd_train(args, argv) -> int:
                                ("--adv-start", "adv_start_step", args.adv_start),
                                ("--disc-warmup", "disc_warmup_steps", args.disc_warmup),
                                ("--time-lowpass", "time_lowpass_hz", args.time_lowpass),
+                               ("--stable-steps", "stable_steps", args.stable_steps),
+                               ("--transition-steps", "transition_steps", args.transition_steps),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),
