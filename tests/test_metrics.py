@@ -245,6 +245,26 @@ def test_visqol_identical_is_high_and_band_limited_is_lower():
 
 
 @pytest.mark.slow
+def test_visqol_bands_show_where_a_band_limited_input_loses():
+    """The per-band similarities: ~1 below the limiter's 8 kHz edge, clearly lower above it."""
+    pytest.importorskip("visqol")
+    from rtgan.audio.bandlimit import band_limit
+    from rtgan.metrics import visqol_bands
+    import soundfile as sf
+
+    y, _ = sf.read(EXAMPLES / "music_wesnoth_nunc_dimittis.flac", dtype="float64")
+    y = y[: 3 * SR]
+    x48, _ = band_limit("soxr", y)
+    got = visqol_bands(x48, y)
+    centres, nsim = got["band_centres_hz"], got["band_nsim"]
+    assert centres.shape == nsim.shape == (32,)
+    assert np.all(np.diff(centres) > 0) and centres[0] == pytest.approx(50.0) and centres[-1] < SR / 2
+    assert got["moslqo"] == visqol(x48, y)
+    assert np.all(nsim[centres < 4000] > 0.98)
+    assert np.mean(nsim[centres > 10000]) < 0.6
+
+
+@pytest.mark.slow
 def test_visqol_scores_a_short_word_by_tiling_it():
     """ViSQOL needs ~1 s; a 0.6 s pair is tiled (both alike) and scored like the tiled pair."""
     pytest.importorskip("visqol")
