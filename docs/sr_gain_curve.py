@@ -12,18 +12,12 @@ Run from the repository root:
 (default: the shipped sr-hifigan, /work/corpus from ``rtgan data build --size full``, speech).
 """
 import argparse
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-import rtgan
-from rtgan.audio.bandlimit import band_limit
-from rtgan.data.dataset import load_manifest
-from rtgan.engine.overlap_save import offline
+import sr_val
 from rtgan.metrics import snr, visqol
-from rtgan.models import registry
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("checkpoint", nargs="?", default="sr-hifigan", help="model name or .safetensors path")
@@ -32,23 +26,17 @@ ap.add_argument("--domain", default="speech", choices=("speech", "music"))
 ap.add_argument("--gains", type=float, nargs="+", default=[0.0, 0.3, 0.5, 0.7, 1.0])
 args = ap.parse_args()
 torch.set_num_threads(1)
-corpus = Path(args.corpus)
-model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
-         else rtgan.load_model(args.checkpoint)).eval()
+model = sr_val.load(args.checkpoint)
 g0 = float(model.config.residual_gain)
-sel = [r for r in load_manifest(corpus) if r["split"] == "val" and r["domain"] == args.domain
-       and r["sample_rate"] == 48000 and r["bandwidth_hz"] >= 16000]
 scores = {g: ([], []) for g in args.gains}
-with torch.no_grad():
-    for r in sel:
-        y, _ = sf.read(corpus / r["path"], dtype="float32", always_2d=True)
-        y = np.ascontiguousarray(y.mean(axis=1))
-        x, _ = band_limit("soxr", y)
-        res = (offline(model, torch.from_numpy(x)[None, None])[0, 0].numpy() - x) / g0
-        for g in args.gains:
-            est = (x + g * res).astype(np.float32)
-            scores[g][0].append(visqol(est, y, 48000))
-            scores[g][1].append(float(snr(est, y)))
-print(f"{len(sel)} validation {args.domain} clips, soxr")
+n = 0
+for _, y, x, _, out in sr_val.clips(model, args.corpus, args.domain):
+    n += 1
+    res = (out - x) / g0
+    for g in args.gains:
+        est = (x + g * res).astype(np.float32)
+        scores[g][0].append(visqol(est, y, 48000))
+        scores[g][1].append(float(snr(est, y)))
+print(f"{n} validation {args.domain} clips, soxr")
 for g in args.gains:
     print(f"gain {g:4.2f}: ViSQOL {np.mean(scores[g][0]):.3f}  SNR {np.mean(scores[g][1]):.3f} dB")

@@ -11,18 +11,12 @@ Run from the repository root: ``python docs/sr_level_tracking.py [CHECKPOINT] [-
 (default: the shipped sr-hifigan and /work/corpus from ``rtgan data build --size full``).
 """
 import argparse
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 from scipy.signal import stft
 
-import rtgan
-from rtgan.audio.bandlimit import band_limit
-from rtgan.data.dataset import load_manifest
-from rtgan.engine.overlap_save import offline
-from rtgan.models import registry
+import sr_val
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("checkpoint", nargs="?", default="sr-hifigan", help="model name or .safetensors path")
@@ -30,21 +24,12 @@ ap.add_argument("--corpus", default="/work/corpus")
 ap.add_argument("--clips", type=int, default=30, help="clips per domain (default 30)")
 args = ap.parse_args()
 torch.set_num_threads(1)
-corpus = Path(args.corpus)
-rows = load_manifest(corpus)
-model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
-         else rtgan.load_model(args.checkpoint)).eval()
+model = sr_val.load(args.checkpoint)
+sr = 48000
 for dom in ("speech", "music"):
-    sel = [r for r in rows if r["split"] == "val" and r["domain"] == dom and r["sample_rate"] == 48000
-           and r["bandwidth_hz"] >= 16000][:args.clips]
     clip_true, clip_gen, frame_true, frame_gen = [], [], [], []
-    for r in sel:
-        y, sr = sf.read(corpus / r["path"], dtype="float32", always_2d=True)
-        y = y.mean(1)
-        x, _ = band_limit("soxr", y, sr)
-        x = x[:len(y)]
-        with torch.no_grad():
-            out = offline(model, torch.from_numpy(np.ascontiguousarray(x))[None, None])[0, 0].numpy()[:len(y)]
+    for _, y, x, _, out in sr_val.clips(model, args.corpus, dom, args.clips):
+        x, out = x[:len(y)], out[:len(y)]
         f, _, Y = stft(y, sr, nperseg=4800)
         _, _, R = stft(out - x, sr, nperseg=4800)
         _, _, X = stft(x, sr, nperseg=4800)

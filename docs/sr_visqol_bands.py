@@ -16,19 +16,13 @@ Run from the repository root:
 (default: the shipped sr-hifigan, /work/corpus from ``rtgan data build --size full``, speech).
 """
 import argparse
-from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 import torch
 
-import rtgan
-from rtgan.audio.bandlimit import band_limit
+import sr_val
 from rtgan.audio.degrade import spline_upsample
-from rtgan.data.dataset import load_manifest
-from rtgan.engine.overlap_save import offline
 from rtgan.metrics import _visqol_api, visqol_bands
-from rtgan.models import registry
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ap.add_argument("checkpoint", nargs="?", default="sr-hifigan", help="model name or .safetensors path")
@@ -38,41 +32,33 @@ ap.add_argument("--gains", type=float, nargs="+", default=[0.5, 1.0])
 ap.add_argument("--from-hz", type=float, default=5000.0, help="print bands with centres from here (Hz)")
 args = ap.parse_args()
 torch.set_num_threads(1)
-corpus = Path(args.corpus)
-model = (registry.load_generator(args.checkpoint) if args.checkpoint.endswith(".safetensors")
-         else rtgan.load_model(args.checkpoint)).eval()
+model = sr_val.load(args.checkpoint)
 g0 = float(model.config.residual_gain)
 mapper = _visqol_api("audio")._manager.quality_mapper  # the SVR that turns band similarities into MOS-LQO
-sel = [r for r in load_manifest(corpus) if r["split"] == "val" and r["domain"] == args.domain
-       and r["sample_rate"] == 48000 and r["bandwidth_hz"] >= 16000]
 names = ["input", "spline"] + [f"model g={g:g}" for g in args.gains]
 mos = {n: [] for n in names}
 bands = {n: [] for n in names}
 sens = []
 centres = None
-with torch.no_grad():
-    for r in sel:
-        y, _ = sf.read(corpus / r["path"], dtype="float32", always_2d=True)
-        y = np.ascontiguousarray(y.mean(axis=1))
-        x, x16 = band_limit("soxr", y)
-        spline = spline_upsample(x16, 3)[: len(y)]
-        spline = np.pad(spline, (0, len(y) - len(spline)))
-        res = (offline(model, torch.from_numpy(x)[None, None])[0, 0].numpy() - x) / g0
-        ests = [x, spline] + [(x + g * res).astype(np.float32) for g in args.gains]
-        for n, est in zip(names, ests):
-            got = visqol_bands(est, y, 48000)
-            mos[n].append(got["moslqo"])
-            bands[n].append(got["band_nsim"])
-            centres = got["band_centres_hz"]
-        f = bands[names[2]][-1]
-        base = mapper.predict_quality(f)
-        row = []
-        for b in range(len(f)):
-            up = f.copy()
-            up[b] = min(1.0, up[b] + 0.05)
-            row.append((mapper.predict_quality(up) - base) / 0.05)
-        sens.append(row)
-print(f"{len(sel)} validation {args.domain} clips, soxr; mean ViSQOL: "
+for _, y, x, x16, out in sr_val.clips(model, args.corpus, args.domain):
+    spline = spline_upsample(x16, 3)[: len(y)]
+    spline = np.pad(spline, (0, len(y) - len(spline)))
+    res = (out - x) / g0
+    ests = [x, spline] + [(x + g * res).astype(np.float32) for g in args.gains]
+    for n, est in zip(names, ests):
+        got = visqol_bands(est, y, 48000)
+        mos[n].append(got["moslqo"])
+        bands[n].append(got["band_nsim"])
+        centres = got["band_centres_hz"]
+    f = bands[names[2]][-1]
+    base = mapper.predict_quality(f)
+    row = []
+    for b in range(len(f)):
+        up = f.copy()
+        up[b] = min(1.0, up[b] + 0.05)
+        row.append((mapper.predict_quality(up) - base) / 0.05)
+    sens.append(row)
+print(f"{len(sens)} validation {args.domain} clips, soxr; mean ViSQOL: "
       + ", ".join(f"{n} {np.mean(mos[n]):.3f}" for n in names))
 print("band centre (Hz) | " + " | ".join(names) + " | d MOS / d NSIM")
 means = {n: np.mean(bands[n], axis=0) for n in names}
