@@ -51,6 +51,10 @@ def test_config_refuses_sizes_that_do_not_grow_into_the_image():
     c = registry.make_config("reverbsynth", "paper")
     assert (c.frames, c.n_mels, c.z_dim, c.channels) == (128, 1024, 256, (256, 256, 256, 256, 128, 64, 32))
     assert c.samples == 64000 and c.ifmel_spec.samples == 64000  # 4 s at 16 kHz (Table 2)
+    tc = registry.recipe("reverbsynth").presets()["paper"]
+    for margin in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="output_margin"):
+            dataclasses.replace(tc, output_margin=margin)
 
 
 def test_generator_and_critic_at_every_level_and_fade_in():
@@ -158,6 +162,10 @@ def test_tiny_training_moves_the_critic_and_classifier_and_ships_a_loadable_note
     _, meta = read_checkpoint(tmp_path / "run" / "reverbsynth.safetensors")
     lo, hi = meta["initialise"]["log_magnitude_range"] if "initialise" in meta else (None, None)
     assert lo is not None and g.norm_centre[0].item() == pytest.approx((lo + hi) / 2, rel=1e-5)
+    # GANSynth's margin: the data's range maps to [-0.8, 0.8] of the tanh output, IF [-1, 1] likewise
+    assert cfg.output_margin == 0.8 and meta["initialise"]["output_margin"] == 0.8
+    assert g.norm_half.tolist() == pytest.approx([(hi - lo) / 2 / 0.8, 1 / 0.8], rel=1e-5)
+    assert g.normalise(torch.tensor([lo, -1.0]).view(1, 2, 1, 1)).flatten().tolist() == pytest.approx([-0.8, -0.8])
     assert torch.isfinite(g.render_note(40, 0.8, "reverb", seed=1)).all()
 
 
