@@ -29,8 +29,8 @@ from .data.dataset import load_manifest
 from .engine.overlap_save import offline
 from .metrics import snr
 
-__all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "eq_points",
-           "match_residual_eq", "with_eq"]
+__all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "envelope_targets",
+           "eq_points", "fit_envelope", "match_residual_eq", "with_eq"]
 
 #: Gains tried, 0.05 to 1 in steps of 0.05.
 DEFAULT_GAINS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -130,6 +130,160 @@ def match_residual_eq(model, corpus: str | Path, split: str = "val", limiters: t
             "split": split, "limiters": list(limiters), "clips": len(rows),
             "level_db": {d: [round(float(v), 2) for v in np.median(level[np.asarray(doms) == d], axis=0)]
                          for d in sorted(set(doms))}}
+
+
+def envelope_targets(y: np.ndarray, r: np.ndarray, sample_rate: int, bandwidth_hz: float, window: int,
+                     clip: tuple[float, float] = (-12.0, 6.0)) -> np.ndarray:
+    """The oracle log gain of a generated band: ``log(E_y'(t) / E_r'(t))`` per sample.
+
+    ``y'`` and ``r'`` are the original ``y`` and the generated band ``r`` (both ``(samples,)``)
+    above ``bandwidth_hz`` (8th-order Butterworth high-pass, forward-backward: zero phase);
+    ``E_s(t)`` is the mean of ``s^2`` over ``window`` samples centred on ``t`` (plus 1e-12).
+    ``sqrt(exp(.))`` of it is the factor that brings ``r``'s short-term level above the
+    input's band to the original's (what :class:`.models.layers.envelope.EnvelopeGain`
+    estimates causally). Clipped to ``clip`` (a silent original or band gives no finite target).
+
+    Raises:
+        ValueError: shapes differ, or ``bandwidth_hz`` not below the Nyquist frequency.
+    """
+    from scipy import signal
+    from scipy.ndimage import uniform_filter1d
+
+    y, r = np.asarray(y, np.float64), np.asarray(r, np.float64)
+    if y.shape != r.shape or y.ndim != 1:
+        raise ValueError(f"y and r must be (samples,) of one length, got {y.shape} and {r.shape}")
+    if not 0 < bandwidth_hz < sample_rate / 2:
+        raise ValueError(f"bandwidth_hz must be in (0, {sample_rate / 2}), got {bandwidth_hz}")
+    sos = signal.butter(8, bandwidth_hz, "highpass", fs=sample_rate, output="sos")
+    e = [uniform_filter1d(signal.sosfiltfilt(sos, s) ** 2, window, mode="nearest") + 1e-12 for s in (y, r)]
+    return np.clip(np.log(e[0]) - np.log(e[1]), *clip)
+
+
+def _plain(model):
+    """``model``'s network with gain 1 and no EQ or envelope head: ``model(x) - x = tanh(f(x))``."""
+    from .models import registry
+
+    m = registry.build_from_config(model.name, dataclasses.replace(model.config, residual_gain=1.0, residual_eq=(),
+                                                                   envelope_hidden=0))
+    m.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("envelope.")})
+    return m.eval()
+
+
+def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: int = 400, seconds: float = 6.0,
+                 steps: int = 6000, batch: int = 512, lr: float = 1e-3, seed: int = 0, min_level_db: float = -70.0,
+                 holdout_every: int = 5, min_bandwidth_hz: float = 16000.0, progress: bool = True):
+    """Fit an envelope head (:class:`.models.layers.envelope.EnvelopeGain`) for an sr-hifigan ``model``.
+
+    Data: up to ``clips_per_domain`` train-split clips per domain (evenly spaced in manifest
+    order; the first ``seconds`` of each), band-limited by the training band-limiters
+    (:func:`.models.sr_hifigan_training.train_degradations`, seeded: never an evaluation one).
+    Per clip the network's band ``r = tanh(f(x))`` is made, the head's causal features of
+    ``(x, r)`` are taken every ``window`` samples (the head's short window, 10 ms) where the
+    input's level over that window is above ``min_level_db`` dBFS, with the target of
+    :func:`envelope_targets` there. The MLP is fitted by least squares (Adam, ``steps``
+    mini-batches of ``batch`` frames, each drawn from one domain, the domains equally often), the feature
+    standardisation folded into its first layer. Every ``holdout_every``-th clip of a domain is
+    held out and scored (R^2 of the log gain), not trained on.
+
+    Returns:
+        ``(new_model, report)``: a copy of ``model`` with ``envelope_hidden = hidden`` and the
+        fitted head (the rest of its config and weights unchanged); ``report`` has the
+        clips, frames, held-out R^2 per domain and overall, and the settings.
+
+    Raises:
+        ValueError: no usable train clip, a domain without frames above the level floor, or bad settings.
+    """
+    from .audio.degrade import degrade
+    from .models import registry
+    from .models.layers.envelope import N_FEATURES, EnvelopeGain
+    from .models.sr_hifigan_training import train_degradations
+
+    if hidden < 1 or clips_per_domain < 1 or seconds <= 0 or steps < 1 or batch < 1 or holdout_every < 2:
+        raise ValueError("fit_envelope: need hidden >= 1, clips_per_domain >= 1, holdout_every >= 2, seconds > 0, "
+                         f"steps >= 1, batch >= 1; got {hidden}, {clips_per_domain}, {holdout_every}, {seconds}, "
+                         f"{steps}, {batch}")
+    plain = _plain(model)
+    c = model.config
+    rate = plain.sample_rate_in
+    head = EnvelopeGain(rate, c.input_bandwidth_hz, hidden, plain.total_stride, c.envelope_max_gain)
+    win = head.short
+    rows_all = _sr_rows(plain, corpus, "train", min_bandwidth_hz, None)
+    rows = []
+    domains = sorted({r["domain"] for r in rows_all})
+    for domain in domains:
+        dr = [r for r in rows_all if r["domain"] == domain]
+        pick = np.unique(np.linspace(0, len(dr) - 1, min(clips_per_domain, len(dr))).round().astype(int))
+        rows += [dr[i] for i in pick]
+    rng = np.random.default_rng(seed)
+    degs = train_degradations()
+    data = {(d, h): ([], []) for d in domains for h in (False, True)}
+    count = {d: 0 for d in domains}
+    it = rows
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(rows, desc="envelope data (train)", unit="clip", dynamic_ncols=True)
+    for row in it:
+        y, _ = sf.read(Path(corpus) / row["path"], dtype="float32", always_2d=True, frames=int(seconds * rate))
+        y = np.ascontiguousarray(y.mean(axis=1))
+        x = degrade(y, rate, degs[int(rng.integers(len(degs)))], rng=rng)
+        x = np.pad(x, (0, -len(x) % plain.total_stride))  # whole frames for the level reference
+        y = np.pad(y, (0, len(x) - len(y)))
+        xt = torch.from_numpy(x)[None, None]
+        with torch.no_grad():
+            rt = offline(plain, xt) - xt
+            feats = head.features(xt, rt)[0].numpy()
+        t = envelope_targets(y, rt[0, 0].numpy(), rate, c.input_bandwidth_hz, win)
+        idx = np.arange(win - 1, len(x), win)
+        cm = np.cumsum(np.concatenate([[0.0], x.astype(np.float64) ** 2]))
+        level = 10 * np.log10((cm[idx + 1] - cm[np.maximum(idx + 1 - win, 0)]) / win + 1e-12)
+        keep = idx[level > min_level_db]
+        held = count[row["domain"]] % holdout_every == holdout_every - 1
+        count[row["domain"]] += 1
+        data[(row["domain"], held)][0].append(feats[:, keep].T)
+        data[(row["domain"], held)][1].append(t[keep])
+    cat = {k: (np.concatenate(f) if f else np.zeros((0, N_FEATURES)), np.concatenate(t) if t else np.zeros(0))
+           for k, (f, t) in data.items()}
+    train = [cat[(d, False)] for d in domains]
+    if any(len(t) == 0 for _, t in train):
+        raise ValueError("fit_envelope: a domain has no frames above the level floor")
+    fx = np.concatenate([f for f, _ in train])
+    mean, std = fx.mean(axis=0), fx.std(axis=0) + 1e-6
+    torch.manual_seed(seed)
+    mlp = torch.nn.Sequential(torch.nn.Linear(N_FEATURES, hidden), torch.nn.GELU(), torch.nn.Linear(hidden, hidden),
+                              torch.nn.GELU(), torch.nn.Linear(hidden, 1))
+    opt = torch.optim.Adam(mlp.parameters(), lr)
+    tens = [(torch.tensor((f - mean) / std, dtype=torch.float32), torch.tensor(t, dtype=torch.float32))
+            for f, t in train]
+    gen = torch.Generator().manual_seed(seed)
+    losses = []
+    for _ in range(steps):
+        d = int(torch.randint(len(tens), (1,), generator=gen))
+        f, t = tens[d]
+        i = torch.randint(len(t), (batch,), generator=gen)
+        loss = torch.mean((mlp(f[i])[:, 0] - t[i]) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    r2 = {}
+    with torch.no_grad():
+        for d in domains:
+            f, t = cat[(d, True)]
+            if len(t) and np.var(t) > 0:
+                p = mlp(torch.tensor((f - mean) / std, dtype=torch.float32))[:, 0].numpy()
+                r2[d] = round(float(1 - np.mean((t - p) ** 2) / np.var(t)), 4)
+    new = registry.build_from_config(model.name, dataclasses.replace(c, envelope_hidden=hidden))
+    res = new.load_state_dict({k: v for k, v in plain.state_dict().items()}, strict=False)
+    if res.unexpected_keys or any(not k.startswith("envelope.") for k in res.missing_keys):
+        raise ValueError(f"fit_envelope: weights do not match: {res}")
+    lin = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+    new.envelope.set_mlp([(m.weight.detach(), m.bias.detach()) for m in lin], torch.tensor(mean), torch.tensor(std))
+    report = {"hidden": hidden, "clips": {d: count[d] for d in count}, "seconds": seconds, "steps": steps,
+              "batch": batch, "lr": lr, "seed": seed, "min_level_db": min_level_db, "holdout_every": holdout_every,
+              "frames": {d: int(len(cat[(d, False)][1])) for d in domains},
+              "holdout_r2": r2, "final_loss": round(float(np.mean(losses[-200:])), 4),
+              "first_loss": round(float(np.mean(losses[:50])), 4), "limiters": "train_degradations() (seeded)"}
+    return new.eval(), report
 
 
 def _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips) -> list[dict]:

@@ -93,6 +93,21 @@ def test_bench_json_has_the_documented_keys(capsys):
     assert row["block_ms_p99"] >= row["block_ms_median"] > 0
 
 
+def test_bench_leaves_out_overlap_save_for_a_model_with_seconds_of_context(tmp_path, capsys):
+    import dataclasses
+
+    from rtgan.checkpoint import save_generator
+
+    entry = registry.entry("sr-hifigan")
+    m = entry.generator(dataclasses.replace(entry.presets["tiny"], envelope_hidden=4)).eval()
+    ck = save_generator(tmp_path / "env.safetensors", m, {"command": "test"})
+    assert main(["bench", "--checkpoint", str(ck), "--block-size", "256", "--threads", "1", "--seconds", "0.2"]) == 0
+    out, err = capsys.readouterr()
+    assert "overlap-save not timed" in err
+    rows = [line for line in out.splitlines() if line.strip().startswith("256")]
+    assert rows and all("stateful" in line for line in rows)
+
+
 def test_models_lists_sr_hifigan(capsys):
     assert main(["models"]) == 0
     assert "sr-hifigan" in capsys.readouterr().out

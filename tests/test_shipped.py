@@ -18,10 +18,12 @@ from helpers import EXAMPLES
 def test_shipped_model_loads_with_no_other_argument():
     m = rtgan.load_model("sr-hifigan")
     assert not m.training
-    # the preset's network, with the residual gain calibrated on the validation split
-    assert m.config == registry.make_config("sr-hifigan", m.metadata["preset"], residual_gain=m.config.residual_gain)
+    # the preset's network, with the residual gain calibrated on the validation split (and the
+    # envelope head fitted on the train split, if the calibration fitted one)
     meta = m.metadata
     cal = meta["calibration"]
+    assert m.config == registry.make_config("sr-hifigan", m.metadata["preset"], residual_gain=m.config.residual_gain,
+                                            envelope_hidden=cal.get("envelope", {}).get("hidden", 0))
     assert cal["split"] == "val" and cal["gain"] == m.config.residual_gain
     for key in ("config", "corpus_manifest_hash", "steps", "command", "metrics"):
         assert key in meta

@@ -237,16 +237,20 @@ def test_state_of_another_batch_size_is_a_value_error():
         s.step(torch.zeros(2, 1, 64), s.init_state(1))
 
 
-def _eq_model(seed: int = 6):
-    """sr-hifigan tiny with a residual EQ (the curve shape a calibrated model carries)."""
+def _tiny_sr_with(seed: int, **changes):
+    """sr-hifigan tiny with config ``changes`` and every weight random (N(0, 0.1)), eval mode."""
     entry = registry.entry("sr-hifigan")
-    cfg = dataclasses.replace(entry.presets["tiny"], residual_eq=((7000.0, 0.0), (8250.0, 1.0), (18000.0, 3.0)))
     torch.manual_seed(seed)
-    m = entry.generator(cfg)
+    m = entry.generator(dataclasses.replace(entry.presets["tiny"], **changes))
     with torch.no_grad():
         for p in m.parameters():
             p.normal_(0.0, 0.1)
     return m.eval()
+
+
+def _eq_model(seed: int = 6):
+    """sr-hifigan tiny with a residual EQ (the curve shape a calibrated model carries)."""
+    return _tiny_sr_with(seed, residual_eq=((7000.0, 0.0), (8250.0, 1.0), (18000.0, 3.0)))
 
 
 @pytest.mark.parametrize("runtime", ["eager", "torchscript"] + (["onnxruntime"] if HAS_ORT else []))
@@ -267,3 +271,33 @@ def test_residual_eq_streams_exactly_and_adds_no_latency(runtime, block):
     # and the EQ does something: the generated residual differs from the one without it
     r_plain = whole_file(plain, x) - x
     assert (ref - x - r_plain).norm() > 0.1 * r_plain.norm()
+
+
+def _envelope_model(seed: int = 7):
+    """sr-hifigan tiny with an envelope head whose every weight is random (so G varies)."""
+    m = _tiny_sr_with(seed, envelope_hidden=4)
+    with torch.no_grad():
+        for p in m.envelope.mlp.parameters():  # large enough that G varies, small enough for its ceiling
+            p.normal_(0.0, 0.3)
+    return m
+
+
+@pytest.mark.parametrize("runtime", ["eager", "torchscript"] + (["onnxruntime"] if HAS_ORT else []))
+@pytest.mark.parametrize("block", BLOCK_SIZES)
+def test_envelope_gain_streams_exactly_and_adds_no_latency(runtime, block):
+    m = _envelope_model()
+    plain = registry.entry("sr-hifigan").generator(dataclasses.replace(m.config, envelope_hidden=0)).eval()
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("envelope.")})
+    # the head is causal: it widens the receptive field to the left only, by its FIR and its long window
+    assert m.reach().right == plain.reach().right
+    assert m.reach().left == max(plain.reach().left + 2399, 254 + 479 + 1920, (m.envelope.ref_frames + 1) * 4 - 1)
+    assert m.envelope.ref_frames == 3 * 48000 // 4  # the tiny preset's granule: 4 samples
+    assert m.latency_samples == plain.latency_samples
+    x = burst_noise(2, 6000, segment=500)
+    y = stream_signal(StatefulStream(m, block, runtime=runtime), x)
+    ref = whole_file(m, x)
+    assert (y - ref).abs().max().item() <= 1e-4
+    # and the gain does something: it varies over time
+    with torch.no_grad():
+        g = m.envelope(x, torch.tanh(m.out(m.body(x))))
+    assert g.min() > 0 and g.max() > 1.2 * g.min()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from . import common
@@ -38,7 +39,7 @@ def add_parsers(sub) -> None:
     be.add_argument("--block-size", type=samples, nargs="+", default=list(BLOCK_SIZES),
                     help=f"block sizes in samples, {block_range()} (default: "
                          f"{' '.join(str(n) for n in BLOCK_SIZES)})")
-    be.add_argument("--mode", choices=MODES, help="time one mode only (default: stateful and overlap-save)")
+    be.add_argument("--mode", choices=MODES, help="time one mode only (default: stateful and overlap-save; overlap-save is left out for a model that reads more than 32768 samples of past input, which it would recompute every block)")
     be.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op threads (default: 1 2)")
     be.add_argument("--seconds", type=float, default=3.0,
                     help="seconds of audio timed per row (default: %(default)s)")
@@ -106,11 +107,23 @@ def _render_mel(args) -> int:
     return 0
 
 
+#: Left context (input samples) above which ``rtgan bench`` leaves overlap-save out of its default modes.
+OVERLAP_SAVE_MAX_CONTEXT = 32768
+
+
 def cmd_bench(args) -> int:
     import torch
     from ..engine.bench import bench_grid
     model = common.load_model(args)
     modes = [args.mode] if args.mode else ["stateful", "overlap-save"]
+    from ..engine.overlap_save import context
+    left = context(model)[0]
+    if not args.mode and left > OVERLAP_SAVE_MAX_CONTEXT:
+        # overlap-save recomputes the whole left context for every block (e.g. sr-hifigan's envelope
+        # head reads 3 s of past input): orders of magnitude above the live budget, and slow to time
+        modes = ["stateful"]
+        print(f"overlap-save not timed: it would recompute {left} samples of left context per block "
+              f"(--mode overlap-save times it anyway)", file=sys.stderr)
     to_stdout = args.json == "-"
     if not to_stdout:
         g = model.stream_granule

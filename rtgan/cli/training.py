@@ -154,6 +154,16 @@ def add_parsers(sub) -> None:
                          "gain with it (default: off, one gain for the whole band)")
     ca.add_argument("--eq-max-boost-db", type=float, default=6.0,
                     help="with --eq: largest boost of any band relative to the 7.5-9 kHz band, dB (default: %(default)s)")
+    ca.add_argument("--envelope", action="store_true",
+                    help="sr-hifigan: first fit an envelope head on the train split (a causal gain on the generated "
+                         "band estimated from the input's spectral shape, 10/50 ms windows, no added latency; "
+                         "SRHiFiGANConfig.envelope_hidden), then choose the gain with it (default: off)")
+    ca.add_argument("--envelope-hidden", type=int, default=32,
+                    help="with --envelope: width of the head's two hidden layers (default: %(default)s)")
+    ca.add_argument("--envelope-clips", type=int, default=400,
+                    help="with --envelope: train clips per domain it is fitted on (default: %(default)s)")
+    ca.add_argument("--envelope-seconds", type=float, default=6.0,
+                    help="with --envelope: seconds read from the start of each clip (default: %(default)s s)")
     ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="SNR, LSD and ViSQOL on a corpus split against band-limited and spline "
@@ -372,6 +382,15 @@ def cmd_calibrate(args, argv) -> int:
         return _calibrate_xfer(args, argv, model, out)
     if not args.data:
         raise ValueError("--data is needed to calibrate the level of the generated band")
+    envelope = None
+    if args.envelope:
+        from ..calibrate import fit_envelope
+        metadata = model.metadata
+        model, envelope = fit_envelope(model, Path(args.data), hidden=args.envelope_hidden,
+                                       clips_per_domain=args.envelope_clips, seconds=args.envelope_seconds,
+                                       progress=not args.quiet)
+        model.metadata = metadata
+        print(f"envelope head: {envelope['frames']} frames, held-out R^2 of the log gain {envelope['holdout_r2']}")
     eq = None
     if args.eq:
         from ..calibrate import match_residual_eq, with_eq
@@ -401,6 +420,8 @@ def cmd_calibrate(args, argv) -> int:
     meta["calibration"] = {**res, "from_checkpoint": str(args.checkpoint)}
     if eq is not None:
         meta["calibration"]["eq"] = eq
+    if envelope is not None:
+        meta["calibration"]["envelope"] = envelope
     # the training run's validation numbers are for the gain it trained with; keep them apart
     metrics = dict(meta.get("metrics", {}))
     if "val" in metrics:

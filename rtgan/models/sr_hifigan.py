@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Generator
+from .layers.envelope import EnvelopeGain
 from .layers import (Hold1d, Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
                      align_phase, cached_conv, delay_line, inception_unet, with_history)
 from .registry import register
@@ -86,6 +87,14 @@ class SRHiFiGANConfig:
             equally short in every part, and one gain for all of it leaves the quietest
             parts (16-24 kHz) inaudible where the same SNR buys more level there.
         residual_eq_taps: length of that FIR (odd).
+        envelope_hidden: width of a learned envelope head (0, the default: none):
+            ``y = x + g G EQ(tanh(f(x)))``, where ``G(t)`` is a causal gain estimated from the
+            input's spectral shape and the generated band's level
+            (:class:`.layers.envelope.EnvelopeGain`; the envelope-estimation stage of classic
+            bandwidth extension, Jax & Vary 2003). Its weights are fitted after training on the
+            train split (:func:`rtgan.calibrate.fit_envelope`, ``rtgan calibrate --envelope``);
+            no added latency.
+        envelope_max_gain: ceiling of ``G``.
         bias: conv biases. Off by default: a bias-free net of convs and leaky ReLUs is
             positively homogeneous, ``f(a x) = a f(x)`` for ``a > 0`` (up to the final tanh,
             which is near-linear for the small residuals it produces), so the generated band
@@ -110,6 +119,8 @@ class SRHiFiGANConfig:
     residual_gain: float = 1.0
     residual_eq: tuple[tuple[float, float], ...] = ()
     residual_eq_taps: int = 127
+    envelope_hidden: int = 0
+    envelope_max_gain: float = 8.0
     bias: bool = False
 
     def __post_init__(self) -> None:
@@ -127,6 +138,9 @@ class SRHiFiGANConfig:
             raise ValueError(f"padding must be 'causal' or 'centered', got {self.padding!r}")
         if not 0.0 <= self.residual_gain <= 4.0:
             raise ValueError(f"residual_gain must be in [0, 4], got {self.residual_gain}")
+        if self.envelope_hidden < 0 or not 0 < self.envelope_max_gain <= 64:
+            raise ValueError(f"envelope_hidden must be >= 0 and envelope_max_gain in (0, 64], got "
+                             f"{self.envelope_hidden}, {self.envelope_max_gain}")
         if self.bias and self.dc_free_output:
             raise ValueError("dc_free_output needs bias=False (a bias is a DC offset)")
 
@@ -185,6 +199,8 @@ class SRHiFiGANGenerator(Generator):
             taps = minimum_phase_eq(c.residual_eq, c.sample_rate, c.residual_eq_taps)
             eq = torch.tensor(taps[::-1].copy(), dtype=torch.float32).view(1, 1, -1)
         self.register_buffer("eq", eq, persistent=False)
+        self.envelope = (EnvelopeGain(c.sample_rate, c.input_bandwidth_hz, c.envelope_hidden, self.total_stride,
+                                      c.envelope_max_gain) if c.envelope_hidden else None)
 
     @property
     def total_stride(self) -> int:
@@ -214,10 +230,12 @@ class SRHiFiGANGenerator(Generator):
         return h
 
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """Output from the input and the output conv's ``h``: the additive input skip ``x + g tanh(h)``."""
+        """Output from the input and the output conv's ``h``: the additive input skip ``x + g G EQ(tanh(h))``."""
         r = self._residual(h)
         if self.eq is not None:
             r = F.conv1d(F.pad(r, (self.eq.shape[-1] - 1, 0)), self.eq)
+        if self.envelope is not None:
+            r = r * self.envelope(x, torch.tanh(h))
         return x + r
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
@@ -249,7 +267,10 @@ class SRHiFiGANGenerator(Generator):
         r = self._residual(h)
         if self.eq is not None:
             r = F.conv1d(with_history(r, self.eq.shape[-1] - 1, cur), self.eq)
-        return delay_line(x, d, cur) + r
+        xd = delay_line(x, d, cur)
+        if self.envelope is not None:
+            r = r * self.envelope.stream(x, xd, torch.tanh(h), d, cur)
+        return xd + r
 
     def _residual(self, h: torch.Tensor) -> torch.Tensor:
         g = self.config.residual_gain
@@ -273,4 +294,6 @@ class SRHiFiGANGenerator(Generator):
         the residual; the additive input skip reads the current sample only."""
         if self.eq is not None:
             r = r.conv(self.eq.shape[-1] - 1, 0)
+        if self.envelope is not None:
+            r = self.envelope.reach(r)
         return r.merge(Reach())

@@ -58,8 +58,9 @@ class XferConfig(SRHiFiGANConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.residual_eq:
-            raise ValueError("xfer: residual_eq applies to sr-hifigan's generated band only; xfer has none")
+        if self.residual_eq or self.envelope_hidden:
+            raise ValueError("xfer: residual_eq and envelope_hidden apply to sr-hifigan's generated band only; "
+                             "xfer has none")
         for name in ("input_program", "target_program"):
             v = getattr(self, name)
             if int(v) != v or not 0 <= v <= 127:
