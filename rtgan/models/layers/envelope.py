@@ -21,8 +21,9 @@ not depend on the signal level (the generator is level-equivariant, and stays so
 * ``log E_x,long(t) - log P(t)``: the present level against the recent past, where ``P`` is the
   input's mean square over the *active* samples (above -120 dBFS) of the :data:`REFERENCE_S`
   seconds before the current frame of ``frame`` samples (the model's stream granule; the
-  zeros before a stream's start do not count): quiet passages of speech (fricatives) carry
-  more of their energy above the band than loud ones (vowels).
+  zeros before a stream's start do not count). It is what speech needs (README, "An envelope
+  head"); a likely reason, not checked: quiet stretches of speech (fricatives) carry more of
+  their energy above the band than loud ones (vowels).
 
 ``E_s,w(t)`` is the mean of ``s^2`` over samples ``t - w + 1 .. t`` (a box of ``a`` samples
 followed by a dilated box of ``w / a`` taps, ``a + w / a`` additions a sample instead of
