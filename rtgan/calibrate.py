@@ -246,6 +246,38 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
     train = [cat[(d, False)] for d in domains]
     if any(len(t) == 0 for _, t in train):
         raise ValueError("fit_envelope: a domain has no frames above the level floor")
+    mlp, mean, std, losses = _fit_mlp(train, hidden, steps, batch, lr, seed)
+    r2 = {}
+    with torch.no_grad():
+        for d in domains:
+            f, t = cat[(d, True)]
+            if len(t) and np.var(t) > 0:
+                p = mlp(torch.tensor((f - mean) / std, dtype=torch.float32))[:, 0].numpy()
+                r2[d] = round(float(1 - np.mean((t - p) ** 2) / np.var(t)), 4)
+    new = registry.build_from_config(model.name, dataclasses.replace(c, envelope_hidden=hidden))
+    res = new.load_state_dict(plain.state_dict(), strict=False)
+    if res.unexpected_keys or any(not k.startswith("envelope.") for k in res.missing_keys):
+        raise ValueError(f"fit_envelope: weights do not match: {res}")
+    lin = [m for m in mlp if isinstance(m, torch.nn.Linear)]
+    new.envelope.set_mlp([(m.weight.detach(), m.bias.detach()) for m in lin], torch.tensor(mean), torch.tensor(std))
+    report = {"hidden": hidden, "clips": {d: count[d] for d in count}, "seconds": seconds, "steps": steps,
+              "batch": batch, "lr": lr, "seed": seed, "min_level_db": min_level_db, "holdout_every": holdout_every,
+              "frames": {d: int(len(cat[(d, False)][1])) for d in domains},
+              "holdout_r2": r2, "final_loss": round(float(np.mean(losses[-200:])), 4),
+              "first_loss": round(float(np.mean(losses[:50])), 4), "limiters": "train_degradations() (seeded)"}
+    return new.eval(), report
+
+
+def _fit_mlp(train: list[tuple[np.ndarray, np.ndarray]], hidden: int, steps: int, batch: int, lr: float, seed: int):
+    """Least squares of the envelope head's MLP on standardised features.
+
+    ``train``: per domain, ``(features (frames, N_FEATURES), targets (frames,))``; each Adam step
+    draws ``batch`` frames of one domain, the domains equally often. Returns ``(mlp, mean, std,
+    losses)``: the fitted ``torch.nn.Sequential`` of Linear layers (input ``(f - mean) / std``)
+    and the loss of every step.
+    """
+    from .models.layers.envelope import N_FEATURES
+
     fx = np.concatenate([f for f, _ in train])
     mean, std = fx.mean(axis=0), fx.std(axis=0) + 1e-6
     torch.manual_seed(seed)
@@ -257,33 +289,14 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
     gen = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(steps):
-        d = int(torch.randint(len(tens), (1,), generator=gen))
-        f, t = tens[d]
+        f, t = tens[int(torch.randint(len(tens), (1,), generator=gen))]
         i = torch.randint(len(t), (batch,), generator=gen)
         loss = torch.mean((mlp(f[i])[:, 0] - t[i]) ** 2)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-    r2 = {}
-    with torch.no_grad():
-        for d in domains:
-            f, t = cat[(d, True)]
-            if len(t) and np.var(t) > 0:
-                p = mlp(torch.tensor((f - mean) / std, dtype=torch.float32))[:, 0].numpy()
-                r2[d] = round(float(1 - np.mean((t - p) ** 2) / np.var(t)), 4)
-    new = registry.build_from_config(model.name, dataclasses.replace(c, envelope_hidden=hidden))
-    res = new.load_state_dict({k: v for k, v in plain.state_dict().items()}, strict=False)
-    if res.unexpected_keys or any(not k.startswith("envelope.") for k in res.missing_keys):
-        raise ValueError(f"fit_envelope: weights do not match: {res}")
-    lin = [m for m in mlp if isinstance(m, torch.nn.Linear)]
-    new.envelope.set_mlp([(m.weight.detach(), m.bias.detach()) for m in lin], torch.tensor(mean), torch.tensor(std))
-    report = {"hidden": hidden, "clips": {d: count[d] for d in count}, "seconds": seconds, "steps": steps,
-              "batch": batch, "lr": lr, "seed": seed, "min_level_db": min_level_db, "holdout_every": holdout_every,
-              "frames": {d: int(len(cat[(d, False)][1])) for d in domains},
-              "holdout_r2": r2, "final_loss": round(float(np.mean(losses[-200:])), 4),
-              "first_loss": round(float(np.mean(losses[:50])), 4), "limiters": "train_degradations() (seeded)"}
-    return new.eval(), report
+    return mlp, mean, std, losses
 
 
 def _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips) -> list[dict]:
