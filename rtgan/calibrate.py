@@ -161,12 +161,7 @@ def envelope_targets(y: np.ndarray, r: np.ndarray, sample_rate: int, bandwidth_h
 
 def _plain(model):
     """``model``'s network with gain 1 and no EQ or envelope head: ``model(x) - x = tanh(f(x))``."""
-    from .models import registry
-
-    m = registry.build_from_config(model.name, dataclasses.replace(model.config, residual_gain=1.0, residual_eq=(),
-                                                                   envelope_hidden=0))
-    m.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("envelope.")})
-    return m.eval()
+    return _with_config(model, residual_gain=1.0, residual_eq=(), envelope_hidden=0)
 
 
 def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: int = 400, seconds: float = 6.0,
@@ -194,7 +189,6 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
         ValueError: no usable train clip, a domain without frames above the level floor, or bad settings.
     """
     from .audio.degrade import degrade
-    from .models import registry
     from .models.layers.envelope import N_FEATURES, EnvelopeGain
     from .models.sr_hifigan_training import train_degradations
 
@@ -254,10 +248,7 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
             if len(t) and np.var(t) > 0:
                 p = mlp(torch.tensor((f - mean) / std, dtype=torch.float32))[:, 0].numpy()
                 r2[d] = round(float(1 - np.mean((t - p) ** 2) / np.var(t)), 4)
-    new = registry.build_from_config(model.name, dataclasses.replace(c, envelope_hidden=hidden))
-    res = new.load_state_dict(plain.state_dict(), strict=False)
-    if res.unexpected_keys or any(not k.startswith("envelope.") for k in res.missing_keys):
-        raise ValueError(f"fit_envelope: weights do not match: {res}")
+    new = _with_config(plain, residual_gain=c.residual_gain, residual_eq=c.residual_eq, envelope_hidden=hidden)
     lin = [m for m in mlp if isinstance(m, torch.nn.Linear)]
     new.envelope.set_mlp([(m.weight.detach(), m.bias.detach()) for m in lin], torch.tensor(mean), torch.tensor(std))
     report = {"hidden": hidden, "clips": {d: count[d] for d in count}, "seconds": seconds, "steps": steps,
@@ -450,9 +441,20 @@ def with_gain(model, gain: float):
 
 
 def _with_config(model, **changes):
-    """A copy of ``model`` built from its config with ``changes`` replaced, same weights, eval mode."""
+    """A copy of ``model`` built from its config with ``changes`` replaced, same weights, eval mode.
+
+    Every weight is copied strictly, except an envelope head's (sr-hifigan ``envelope_hidden``):
+    a copy without a head drops it, a copy with a new head starts it unfitted (``G = 1``).
+
+    Raises:
+        ValueError: the weights outside the envelope head do not match.
+    """
     from .models import registry
 
     m = registry.build_from_config(model.name, dataclasses.replace(model.config, **changes))
-    m.load_state_dict(model.state_dict())
+    own = set(m.state_dict())
+    state = {k: v for k, v in model.state_dict().items() if k in own or not k.startswith("envelope.")}
+    res = m.load_state_dict(state, strict=False)
+    if res.unexpected_keys or any(not k.startswith("envelope.") for k in res.missing_keys):
+        raise ValueError(f"weights do not match the changed config: {res}")
     return m.eval()

@@ -9,6 +9,10 @@ from . import common
 from .common import block_range, model_args, samples
 
 
+#: Left context (input samples) above which ``rtgan bench`` leaves overlap-save out of its default modes.
+OVERLAP_SAVE_MAX_CONTEXT = 32768
+
+
 def add_parsers(sub) -> None:
     """The ``render`` and ``bench`` commands."""
     from ..engine.bench import BLOCK_SIZES
@@ -39,7 +43,10 @@ def add_parsers(sub) -> None:
     be.add_argument("--block-size", type=samples, nargs="+", default=list(BLOCK_SIZES),
                     help=f"block sizes in samples, {block_range()} (default: "
                          f"{' '.join(str(n) for n in BLOCK_SIZES)})")
-    be.add_argument("--mode", choices=MODES, help="time one mode only (default: stateful and overlap-save; overlap-save is left out for a model that reads more than 32768 samples of past input, which it would recompute every block)")
+    be.add_argument("--mode", choices=MODES,
+                    help="time one mode only (default: stateful and overlap-save; overlap-save is left out for a "
+                         f"model that reads more than {OVERLAP_SAVE_MAX_CONTEXT} samples of past input, which it would "
+                         "recompute every block)")
     be.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op threads (default: 1 2)")
     be.add_argument("--seconds", type=float, default=3.0,
                     help="seconds of audio timed per row (default: %(default)s)")
@@ -105,10 +112,6 @@ def _render_mel(args) -> int:
         print(f"wrote {args.output}: {rep.channels} ch, {rep.seconds:.2f} s at {rep.sample_rate} Hz from "
               f"{rep.frames} mel frames")
     return 0
-
-
-#: Left context (input samples) above which ``rtgan bench`` leaves overlap-save out of its default modes.
-OVERLAP_SAVE_MAX_CONTEXT = 32768
 
 
 def cmd_bench(args) -> int:

@@ -231,11 +231,12 @@ class SRHiFiGANGenerator(Generator):
 
     def _combine(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """Output from the input and the output conv's ``h``: the additive input skip ``x + g G EQ(tanh(h))``."""
-        r = self._residual(h)
+        t = torch.tanh(h)
+        r = self._scale(t)
         if self.eq is not None:
             r = F.conv1d(F.pad(r, (self.eq.shape[-1] - 1, 0)), self.eq)
         if self.envelope is not None:
-            r = r * self.envelope(x, torch.tanh(h))
+            r = r * self.envelope(x, t)
         return x + r
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
@@ -264,17 +265,22 @@ class SRHiFiGANGenerator(Generator):
 
     def _combine_stream(self, x: torch.Tensor, h: torch.Tensor, d: int, cur: StateCursor) -> torch.Tensor:
         """:meth:`_combine` in streaming: the input waits ``d`` samples in a delay line for ``h``."""
-        r = self._residual(h)
+        t = torch.tanh(h)
+        r = self._scale(t)
         if self.eq is not None:
             r = F.conv1d(with_history(r, self.eq.shape[-1] - 1, cur), self.eq)
         xd = delay_line(x, d, cur)
         if self.envelope is not None:
-            r = r * self.envelope.stream(x, xd, torch.tanh(h), d, cur)
+            r = r * self.envelope.stream(x, xd, t, d, cur)
         return xd + r
 
-    def _residual(self, h: torch.Tensor) -> torch.Tensor:
+    def _scale(self, t: torch.Tensor) -> torch.Tensor:
+        """``g t`` (``g``: ``residual_gain``; no multiply at 1)."""
         g = self.config.residual_gain
-        return torch.tanh(h) if g == 1.0 else g * torch.tanh(h)
+        return t if g == 1.0 else g * t
+
+    def _residual(self, h: torch.Tensor) -> torch.Tensor:
+        return self._scale(torch.tanh(h))
 
     def reach(self) -> Reach:
         r = Reach()

@@ -81,6 +81,11 @@ def band_firs(sample_rate: int, bandwidth_hz: float, taps: int = FIR_TAPS) -> np
                      for lo, hi in zip(edges[:-1], edges[1:])])
 
 
+def _zeros_before(t: torch.Tensor, memory: int) -> torch.Tensor:
+    """``t`` with ``memory`` zero frames before it: the history of a signal that starts at rest."""
+    return F.pad(t, (memory, 0))
+
+
 def _split(window: int) -> tuple[int, int]:
     """``window = a * b`` with ``a`` the divisor nearest ``sqrt(window)`` from below."""
     a = max(d for d in range(1, int(math.isqrt(window)) + 1) if window % d == 0)
@@ -133,9 +138,7 @@ class EnvelopeGain(nn.Module):
     def reference(self, x: torch.Tensor, history=None) -> torch.Tensor:
         """``P``: ``(batch, 1, samples)`` -> ``(batch, 1, samples)``, ``samples`` a multiple of
         ``frame`` starting at a frame boundary. ``history`` as in :meth:`features` (on frames)."""
-        if history is None:
-            def history(t, m):
-                return F.pad(t, (m, 0))
+        history = history or _zeros_before
         sq = x * x
         fr = F.avg_pool1d(torch.cat([sq, (sq > EPS).to(sq.dtype)], dim=1), self.frame, stride=self.frame)
         k = self.ref_frames
@@ -150,9 +153,7 @@ class EnvelopeGain(nn.Module):
         the cache when streaming. ``reference``: ``P`` for these samples (default:
         :meth:`reference` of ``x``, which then must start at a frame boundary).
         """
-        if history is None:
-            def history(t, m):
-                return F.pad(t, (m, 0))
+        history = history or _zeros_before
         if reference is None:
             reference = self.reference(x)
         bands = F.conv1d(history(x, self.fir.shape[-1] - 1), self.fir)
