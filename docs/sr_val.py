@@ -1,8 +1,9 @@
 """What the sr-hifigan docs scripts share: the model by name or path, and the validation clips.
 
 ``load(checkpoint)``: a registered model name (its shipped weights) or a ``.safetensors`` path,
-in eval mode. ``clips(model, corpus, domain, limit)``: for the validation clips of ``domain``
-(48 kHz, bandwidth >= 16 kHz, in manifest order, the first ``limit`` if given), yields
+in eval mode. ``clips(model, corpus, domain, limit, split)``: for the clips of ``domain`` in
+``split`` (default the validation split; 48 kHz, bandwidth >= 16 kHz, in manifest order, the
+first ``limit`` if given), yields
 ``(row, y, x, x16, out)``: the original averaged to mono, the soxr band-limited input at 48 kHz
 and at 16 kHz (as ``rtgan eval`` makes them), and the model's whole-file output on ``x``.
 """
@@ -24,9 +25,9 @@ def load(checkpoint: str):
             else rtgan.load_model(checkpoint)).eval()
 
 
-def clips(model, corpus, domain: str, limit: int | None = None):
+def clips(model, corpus, domain: str, limit: int | None = None, split: str = "val"):
     corpus = Path(corpus)
-    sel = [r for r in load_manifest(corpus) if r["split"] == "val" and r["domain"] == domain
+    sel = [r for r in load_manifest(corpus) if r["split"] == split and r["domain"] == domain
            and r["sample_rate"] == 48000 and r["bandwidth_hz"] >= 16000][:limit]
     for r in sel:
         y, _ = sf.read(corpus / r["path"], dtype="float32", always_2d=True)
