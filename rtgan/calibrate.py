@@ -30,7 +30,7 @@ from .engine.overlap_save import offline
 from .metrics import snr
 
 __all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "envelope_targets",
-           "eq_points", "fit_envelope", "match_residual_eq", "with_eq"]
+           "eq_points", "fit_envelope", "match_residual_eq", "with_eq", "with_mirror"]
 
 #: Gains tried, 0.05 to 1 in steps of 0.05.
 DEFAULT_GAINS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -92,8 +92,8 @@ def match_residual_eq(model, corpus: str | Path, split: str = "val", limiters: t
     """Measure a matching EQ for ``model``'s generated band on ``split`` (see :func:`eq_points`).
 
     Per clip and band-limiter, the original's energy above the input (``y - x``) and the
-    residual's (``model(x) - x``, with any EQ the model carries removed) are summed per band of
-    ``edges`` (FFT bins); :func:`eq_points` turns them into the curve.
+    residual's (``model(x) - x``, with any EQ and mirror the model carries removed) are summed
+    per band of ``edges`` (FFT bins); :func:`eq_points` turns them into the curve.
 
     Returns:
         ``{"points": curve, "edges", "max_boost_db", "split", "limiters", "clips",
@@ -103,7 +103,8 @@ def match_residual_eq(model, corpus: str | Path, split: str = "val", limiters: t
     Raises:
         ValueError: no usable clip (see :func:`calibrate_residual_gain`).
     """
-    plain = with_eq(model, ()) if model.config.residual_eq else model.eval()
+    plain = (_with_config(model, residual_eq=(), mirror_gain=0.0)
+             if model.config.residual_eq or model.config.mirror_gain else model.eval())
     rows = _sr_rows(plain, corpus, split, min_bandwidth_hz, max_clips)
     it = rows
     if progress:
@@ -160,8 +161,8 @@ def envelope_targets(y: np.ndarray, r: np.ndarray, sample_rate: int, bandwidth_h
 
 
 def _plain(model):
-    """``model``'s network with gain 1 and no EQ or envelope head: ``model(x) - x = tanh(f(x))``."""
-    return _with_config(model, residual_gain=1.0, residual_eq=(), envelope_hidden=0)
+    """``model``'s network with gain 1 and no EQ, envelope head or mirror: ``model(x) - x = tanh(f(x))``."""
+    return _with_config(model, residual_gain=1.0, residual_eq=(), envelope_hidden=0, mirror_gain=0.0)
 
 
 def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: int = 400, seconds: float = 6.0,
@@ -248,7 +249,8 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
             if len(t) and np.var(t) > 0:
                 p = mlp(torch.tensor((f - mean) / std, dtype=torch.float32))[:, 0].numpy()
                 r2[d] = round(float(1 - np.mean((t - p) ** 2) / np.var(t)), 4)
-    new = _with_config(plain, residual_gain=c.residual_gain, residual_eq=c.residual_eq, envelope_hidden=hidden)
+    new = _with_config(plain, residual_gain=c.residual_gain, residual_eq=c.residual_eq, envelope_hidden=hidden,
+                       mirror_gain=c.mirror_gain)
     lin = [m for m in mlp if isinstance(m, torch.nn.Linear)]
     new.envelope.set_mlp([(m.weight.detach(), m.bias.detach()) for m in lin], torch.tensor(mean), torch.tensor(std))
     report = {"hidden": hidden, "clips": {d: count[d] for d in count}, "seconds": seconds, "steps": steps,
@@ -308,7 +310,8 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
     """Choose ``residual_gain`` for ``model`` (see the module docstring).
 
     Args:
-        model: an sr-hifigan generator (any ``residual_gain``; its residual is rescaled to 1).
+        model: an sr-hifigan generator (any ``residual_gain``; its residual is rescaled to 1). A
+            band mirror it carries (``mirror_gain``) keeps its level: ``g`` scales the rest.
         corpus: corpus directory; clips of ``split`` at 48 kHz with bandwidth >= ``min_bandwidth_hz``.
         limiters: band-limiters of :mod:`rtgan.audio.bandlimit` the rule must hold for.
         margin_db: how far (dB) below the spline baseline's mean SNR a domain may fall.
@@ -329,6 +332,8 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
         raise ValueError("the model's residual_gain is 0: nothing to calibrate")
     rows = _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips)
     model = model.eval()
+    mirror = float(getattr(model.config, "mirror_gain", 0.0))
+    unmirrored = _with_config(model, mirror_gain=0.0) if mirror else model
     gains_arr = np.asarray(sorted(gains), dtype=np.float64)
     per: dict[tuple[str, str], dict[str, list]] = {}
     it = rows
@@ -340,8 +345,12 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
         y = np.ascontiguousarray(y.mean(axis=1))
         for lim in limiters:
             x48, x16 = band_limit(lim, y)
-            res = (offline(model, torch.from_numpy(x48)[None, None])[0, 0].numpy() - x48).astype(np.float64) / g0
-            e = y.astype(np.float64) - x48
+            xt = torch.from_numpy(x48)[None, None]
+            out = offline(unmirrored, xt)[0, 0].numpy().astype(np.float64)
+            res = (out - x48) / g0
+            # the mirror a M(x) (if any) keeps its level: it belongs to the base g scales nothing of
+            base = x48 + (offline(model, xt)[0, 0].numpy() - out) if mirror else x48
+            e = y.astype(np.float64) - base
             ee, er, rr, yy = e @ e, e @ res, res @ res, float(y.astype(np.float64) @ y)
             err = ee - 2 * gains_arr * er + gains_arr ** 2 * rr
             spline = spline_upsample(x16, 3)[: len(y)]
@@ -433,6 +442,15 @@ def calibrate_xfer_gain(model, pairs_root: str | Path, split: str = "val", margi
             "rule": f"largest gain whose mean SNR over the {split} crops is >= the input's + {margin_db} dB",
             "crops": n, "input_snr_db": input_snr,
             "snr_db_by_gain": {f"{g:g}": float(v) for g, v in zip(gains_arr, mean_snr)}}
+
+
+def with_mirror(model, level: float):
+    """A copy of an sr-hifigan ``model`` with ``mirror_gain = level`` (same weights; 0: no mirror).
+
+    Raises:
+        ValueError: ``level`` outside [0, 4], or a band the mirror has no whole period for.
+    """
+    return _with_config(model, mirror_gain=float(level))
 
 
 def with_gain(model, gain: float):

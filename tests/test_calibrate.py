@@ -125,3 +125,38 @@ def test_calibrate_with_eq_stores_the_curve_and_the_gain_it_was_chosen_with(corp
     row = meta["calibration"]["table"]["kaiser"]["speech"]
     assert row["clips"] == 1  # the fixture's one speech clip, so the table's mean is its SNR
     assert row["snr_db_by_gain"][f"{g:g}"] == pytest.approx(float(snr(got, y)), abs=0.01)
+
+
+def test_closed_form_snr_keeps_the_mirror_at_its_level(corpus, tmp_path):
+    import json
+
+    from rtgan.calibrate import with_mirror
+    from rtgan.checkpoint import save_generator
+    from rtgan.cli.main import main
+    from rtgan.models import registry
+
+    model = random_model("sr-hifigan", "tiny")
+    with torch.no_grad():
+        model.out.conv.weight.mul_(0.05)
+    mirrored = with_mirror(model, 0.5)
+    res = calibrate_residual_gain(mirrored, corpus, split="val", limiters=("kaiser",), gains=(0.25, 1.0),
+                                  margin_db=100.0, progress=False)
+    y, _ = sf.read(corpus / "val" / "speech_klettres_en_car-dog.flac", dtype="float32")
+    x48, _ = band_limit("kaiser", y)
+    snrs = {}
+    for g in (0.25, 1.0):
+        with torch.no_grad():
+            out = offline(with_gain(mirrored, g), torch.from_numpy(x48)[None, None])[0, 0].numpy()
+            plain = offline(with_gain(model, g), torch.from_numpy(x48)[None, None])[0, 0].numpy()
+        assert np.abs(out - plain).max() > 1e-4  # the mirror is there at every gain
+        snrs[g] = float(snr(out, y))
+        assert res["table"]["kaiser"]["speech"]["snr_db_by_gain"][f"{g:g}"] == pytest.approx(snrs[g], abs=0.01)
+    # the command sets the level, then chooses the gain with it in place
+    src = save_generator(tmp_path / "trained.safetensors", model, {"command": "rtgan train sr-hifigan --preset tiny"})
+    out_path = tmp_path / "calibrated.safetensors"
+    assert main(["calibrate", "--checkpoint", str(src), "--data", str(corpus), "--out", str(out_path),
+                 "--limiter", "kaiser", "--margin-db", "100", "--mirror-gain", "0.5", "-q"]) == 0
+    loaded = registry.load_model("sr-hifigan", path=str(out_path))
+    assert loaded.config.mirror_gain == 0.5 and loaded.mirror is not None
+    meta = json.loads(out_path.with_suffix(".json").read_text())
+    assert meta["calibration"]["table"]["kaiser"]["speech"]["snr_db_by_gain"]["1"] == pytest.approx(snrs[1.0], abs=0.01)

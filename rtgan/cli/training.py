@@ -164,6 +164,9 @@ def add_parsers(sub) -> None:
                     help="with --envelope: train clips per domain it is fitted on (default: %(default)s)")
     ca.add_argument("--envelope-seconds", type=float, default=6.0,
                     help="with --envelope: seconds read from the start of each clip (default: %(default)s s)")
+    ca.add_argument("--mirror-gain", type=float,
+                    help="sr-hifigan: level of the input's mirror about its band edge to add before the gain is "
+                         "chosen (SRHiFiGANConfig.mirror_gain; 0: none; default: the checkpoint's)")
     ca.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("eval", help="SNR, LSD and ViSQOL on a corpus split against band-limited and spline "
@@ -404,6 +407,11 @@ def cmd_calibrate(args, argv) -> int:
         print("EQ curve (Hz: gain): " + ", ".join(f"{f:g}: {g:.3g}" for f, g in eq["points"]))
         metadata = model.metadata
         model = with_eq(model, eq["points"])
+        model.metadata = metadata
+    if args.mirror_gain is not None:
+        from ..calibrate import with_mirror
+        metadata = model.metadata
+        model = with_mirror(model, args.mirror_gain)
         model.metadata = metadata
     res = calibrate_residual_gain(model, Path(args.data), split=args.split, limiters=tuple(args.limiter),
                                   margin_db=0.15 if args.margin_db is None else args.margin_db,

@@ -100,12 +100,17 @@ class OverlapSave(BlockStream):
         latency_samples: output delay in output frames (lookahead + stride alignment).
 
     Raises:
-        ValueError: block size < 1, or one whose output is not a whole number of frames.
+        ValueError: block size < 1, or one whose output is not a whole number of frames, or a
+            model whose output depends on the sample index (:attr:`Generator.index_period`).
     """
 
     def __init__(self, model: Generator, block_size: int, runtime: str = "eager") -> None:
         if block_size < 1:
             raise ValueError(f"block size must be >= 1, got {block_size}")
+        if model.index_period > 1:
+            raise ValueError(f"{model.name or type(model).__name__} depends on the sample index modulo "
+                             f"{model.index_period} (a modulation), which overlap-save's calls do not carry; "
+                             "stream it with the stateful engine")
         self.model = model.eval()
         self.block_size = block_size
         self.out_block_size = out_block_size(model, block_size)

@@ -112,6 +112,17 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     @property
+    def index_period(self) -> int:
+        """The output depends on the input's absolute sample index modulo this (1: it does not).
+
+        A model that modulates (sr-hifigan's band mirror, :mod:`.layers.mirror`) counts from the
+        first sample its :meth:`forward` sees, i.e. the start of the padded input of
+        :func:`rtgan.engine.overlap_save.offline`; its :meth:`step` keeps the count in its state.
+        Overlap-save, whose calls start at arbitrary indices, refuses such a model.
+        """
+        return 1
+
+    @property
     def left_context(self) -> int:
         """Past input samples an output sample may depend on."""
         return self.reach().whole().left
@@ -162,6 +173,13 @@ class Generator(nn.Module):
         """Shapes ``(batch, channels, frames)`` of the state tensors, in order (they never depend on the data)."""
         return [(batch, c, n) for c, n in self._stream_layout[1]]
 
+    @property
+    def prime_frames(self) -> int:
+        """Zero input frames :meth:`init_state` steps over: ``left_context`` plus the latency (in
+        input frames), rounded up to :attr:`stream_granule`."""
+        g = self.stream_granule
+        return -(-(self.left_context + input_length(self.latency_samples, self.rate_ratio)) // g) * g
+
     @torch.no_grad()
     def init_state(self, batch: int = 1, dtype: torch.dtype | None = None,
                    device: torch.device | str | None = None) -> State:
@@ -176,8 +194,7 @@ class Generator(nn.Module):
         dtype = dtype or p.dtype
         device = device if device is not None else p.device
         state = tuple(torch.zeros(shape, dtype=dtype, device=device) for shape in self.state_shapes(batch))
-        g = self.stream_granule
-        prime = -(-(self.left_context + input_length(self.latency_samples, self.rate_ratio)) // g) * g
+        prime = self.prime_frames
         if prime:  # a model with no context and no latency has nothing to prime
             _, state = self.step(torch.zeros(batch, self.port_in.channels, prime, dtype=dtype, device=device), state)
         return state

@@ -42,6 +42,7 @@ recipes ``RECIPES`` ``bwe`` and ``paper``, and ``discriminator_view``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,7 @@ from torch import nn
 
 from .base import Generator
 from .layers.envelope import EnvelopeGain
+from .layers.mirror import BandMirror
 from .layers import (Hold1d, Inception1d, PaddedConv1d, PixelShuffle1d, PixelUnshuffle1d, Reach, StateCursor, align,
                      align_phase, cached_conv, delay_line, inception_unet, with_history)
 from .registry import register
@@ -95,6 +97,12 @@ class SRHiFiGANConfig:
             train split (:func:`rtgan.calibrate.fit_envelope`, ``rtgan calibrate --envelope``);
             no added latency.
         envelope_max_gain: ceiling of ``G``.
+        mirror_gain: level ``a`` of the input's mirror about its band edge added to the output,
+            ``y = x + g G EQ(tanh(f(x))) + a M(x)`` (:class:`.layers.mirror.BandMirror`: the top
+            quarter of the input's band mirrored into the quarter above it, the copy-up of
+            spectral folding, Makhoul & Berouti 1979; causal, no added latency). 0 (default):
+            none. Needs ``sample_rate / (2 input_bandwidth_hz)`` whole (3 at 48 kHz and 8 kHz);
+            the output then depends on the sample index modulo that (:attr:`Generator.index_period`).
         bias: conv biases. Off by default: a bias-free net of convs and leaky ReLUs is
             positively homogeneous, ``f(a x) = a f(x)`` for ``a > 0`` (up to the final tanh,
             which is near-linear for the small residuals it produces), so the generated band
@@ -121,6 +129,7 @@ class SRHiFiGANConfig:
     residual_eq_taps: int = 127
     envelope_hidden: int = 0
     envelope_max_gain: float = 8.0
+    mirror_gain: float = 0.0
     bias: bool = False
 
     def __post_init__(self) -> None:
@@ -138,6 +147,12 @@ class SRHiFiGANConfig:
             raise ValueError(f"padding must be 'causal' or 'centered', got {self.padding!r}")
         if not 0.0 <= self.residual_gain <= 4.0:
             raise ValueError(f"residual_gain must be in [0, 4], got {self.residual_gain}")
+        if not 0.0 <= self.mirror_gain <= 4.0:
+            raise ValueError(f"mirror_gain must be in [0, 4], got {self.mirror_gain}")
+        if self.mirror_gain:
+            from .layers.mirror import mirror_period
+
+            mirror_period(self.sample_rate, self.input_bandwidth_hz)  # raises where the mirror has no whole period
         if self.envelope_hidden < 0 or not 0 < self.envelope_max_gain <= 64:
             raise ValueError(f"envelope_hidden must be >= 0 and envelope_max_gain in (0, 64], got "
                              f"{self.envelope_hidden}, {self.envelope_max_gain}")
@@ -201,10 +216,25 @@ class SRHiFiGANGenerator(Generator):
         self.register_buffer("eq", eq, persistent=False)
         self.envelope = (EnvelopeGain(c.sample_rate, c.input_bandwidth_hz, c.envelope_hidden, self.total_stride,
                                       c.envelope_max_gain) if c.envelope_hidden else None)
+        self.mirror = BandMirror(c.sample_rate, c.input_bandwidth_hz) if c.mirror_gain else None
 
     @property
     def total_stride(self) -> int:
         return 2 ** self.config.blocks
+
+    @property
+    def index_period(self) -> int:
+        """The mirror's carrier period (3 at 48 kHz) when it has one, else 1."""
+        return self.mirror.period if self.mirror is not None else 1
+
+    @cached_property
+    def _mirror_origin(self) -> int:
+        """Index of the first sample a stream's step sees, in :meth:`forward`'s count, modulo the
+        mirror's period: :meth:`init_state` primes the step with :attr:`prime_frames` zeros,
+        :func:`rtgan.engine.overlap_save.offline` pads the aligned left context, where
+        :meth:`forward` counts from."""
+        s = self.total_stride
+        return (-(-self.left_context // s) * s - self.prime_frames) % self.mirror.period
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Super-resolve ``x`` of shape ``(batch, 1, samples)``; returns the same shape.
@@ -237,6 +267,8 @@ class SRHiFiGANGenerator(Generator):
             r = F.conv1d(F.pad(r, (self.eq.shape[-1] - 1, 0)), self.eq)
         if self.envelope is not None:
             r = r * self.envelope(x, t)
+        if self.mirror is not None:
+            r = r + self.config.mirror_gain * self.mirror(x)
         return x + r
 
     def stream_forward(self, x: torch.Tensor, cur: StateCursor) -> tuple[torch.Tensor, int]:
@@ -272,6 +304,9 @@ class SRHiFiGANGenerator(Generator):
         xd = delay_line(x, d, cur)
         if self.envelope is not None:
             r = r * self.envelope.stream(x, xd, t, d, cur)
+        if self.mirror is not None:
+            origin = 0 if cur.state is None else self._mirror_origin  # init mode only lays out the state
+            r = r + self.config.mirror_gain * delay_line(self.mirror.stream(x, origin, cur), d, cur)
         return xd + r
 
     def _scale(self, t: torch.Tensor) -> torch.Tensor:
@@ -302,4 +337,6 @@ class SRHiFiGANGenerator(Generator):
             r = r.conv(self.eq.shape[-1] - 1, 0)
         if self.envelope is not None:
             r = self.envelope.reach(r)
+        if self.mirror is not None:
+            r = r.merge(self.mirror.reach())
         return r.merge(Reach())
