@@ -93,17 +93,19 @@ def test_bench_json_has_the_documented_keys(capsys):
     assert row["block_ms_p99"] >= row["block_ms_median"] > 0
 
 
-def test_bench_leaves_out_overlap_save_for_a_model_with_seconds_of_context(tmp_path, capsys):
+@pytest.mark.parametrize("change, why", [({"envelope_hidden": 4}, "left context"),  # seconds of context
+                                         ({"mirror_gain": 0.5}, "sample index")])  # counts samples
+def test_bench_leaves_out_overlap_save_where_it_would_not_serve(tmp_path, capsys, change, why):
     import dataclasses
 
     from rtgan.checkpoint import save_generator
 
     entry = registry.entry("sr-hifigan")
-    m = entry.generator(dataclasses.replace(entry.presets["tiny"], envelope_hidden=4)).eval()
-    ck = save_generator(tmp_path / "env.safetensors", m, {"command": "test"})
+    m = entry.generator(dataclasses.replace(entry.presets["tiny"], **change)).eval()
+    ck = save_generator(tmp_path / "m.safetensors", m, {"command": "test"})
     assert main(["bench", "--checkpoint", str(ck), "--block-size", "256", "--threads", "1", "--seconds", "0.2"]) == 0
     out, err = capsys.readouterr()
-    assert "overlap-save not timed" in err
+    assert "overlap-save not timed" in err and why in err
     rows = [line for line in out.splitlines() if line.strip().startswith("256")]
     assert rows and all("stateful" in line for line in rows)
 

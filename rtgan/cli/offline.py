@@ -127,6 +127,10 @@ def cmd_bench(args) -> int:
         modes = ["stateful"]
         print(f"overlap-save not timed: it would recompute {left} samples of left context per block "
               f"(--mode overlap-save times it anyway)", file=sys.stderr)
+    elif not args.mode and model.index_period > 1:
+        modes = ["stateful"]
+        print(f"overlap-save not timed: the model depends on the sample index modulo {model.index_period}, "
+              "which overlap-save does not carry", file=sys.stderr)
     to_stdout = args.json == "-"
     if not to_stdout:
         g = model.stream_granule
