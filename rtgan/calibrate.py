@@ -26,7 +26,7 @@ import torch
 from .audio.bandlimit import band_limit
 from .audio.degrade import spline_upsample
 from .data.dataset import load_manifest
-from .engine.overlap_save import offline
+from .engine.overlap_save import context, offline
 from .metrics import snr
 
 __all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "envelope_targets",
@@ -332,8 +332,7 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
         raise ValueError("the model's residual_gain is 0: nothing to calibrate")
     rows = _sr_rows(model, corpus, split, min_bandwidth_hz, max_clips)
     model = model.eval()
-    mirror = float(getattr(model.config, "mirror_gain", 0.0))
-    unmirrored = _with_config(model, mirror_gain=0.0) if mirror else model
+    unmirrored = _with_config(model, mirror_gain=0.0) if model.mirror is not None else model
     gains_arr = np.asarray(sorted(gains), dtype=np.float64)
     per: dict[tuple[str, str], dict[str, list]] = {}
     it = rows
@@ -345,12 +344,9 @@ def calibrate_residual_gain(model, corpus: str | Path, split: str = "val", limit
         y = np.ascontiguousarray(y.mean(axis=1))
         for lim in limiters:
             x48, x16 = band_limit(lim, y)
-            xt = torch.from_numpy(x48)[None, None]
-            out = offline(unmirrored, xt)[0, 0].numpy().astype(np.float64)
-            res = (out - x48) / g0
-            # the mirror a M(x) (if any) keeps its level: it belongs to the base g scales nothing of
-            base = x48 + (offline(model, xt)[0, 0].numpy() - out) if mirror else x48
-            e = y.astype(np.float64) - base
+            res = (offline(unmirrored, torch.from_numpy(x48)[None, None])[0, 0].numpy() - x48).astype(np.float64) / g0
+            # the mirror a M(x), if any, keeps its level: g does not scale it, so it joins the input
+            e = y.astype(np.float64) - x48 - (_mirror_term(model, x48) if model.mirror is not None else 0.0)
             ee, er, rr, yy = e @ e, e @ res, res @ res, float(y.astype(np.float64) @ y)
             err = ee - 2 * gains_arr * er + gains_arr ** 2 * rr
             spline = spline_upsample(x16, 3)[: len(y)]
@@ -442,6 +438,16 @@ def calibrate_xfer_gain(model, pairs_root: str | Path, split: str = "val", margi
             "rule": f"largest gain whose mean SNR over the {split} crops is >= the input's + {margin_db} dB",
             "crops": n, "input_snr_db": input_snr,
             "snr_db_by_gain": {f"{g:g}": float(v) for g, v in zip(gains_arr, mean_snr)}}
+
+
+def _mirror_term(model, x: np.ndarray) -> np.ndarray:
+    """``a M(x)`` of an sr-hifigan ``model`` with a mirror, ``(samples,)``, in the framing of
+    :func:`offline` (whose padded left context the mirror's sample count starts at), without
+    running the network."""
+    left = context(model)[0]
+    with torch.no_grad():
+        m = model.mirror(torch.nn.functional.pad(torch.from_numpy(x)[None, None], (left, 0)))
+    return model.config.mirror_gain * m[0, 0, left:].double().numpy()
 
 
 def with_mirror(model, level: float):
