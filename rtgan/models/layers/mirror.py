@@ -15,7 +15,7 @@ spline upsampling of a ``2 f_b`` signal leaves there do. Both band-passes are ca
 minimum-phase FIRs (:func:`rtgan.dsp.minimum_phase_eq`): no latency is added.
 
 The carrier's phase is the sample index modulo ``P`` (3 at 48 kHz with ``f_b`` 8 kHz), which a
-block does not carry: :meth:`BandMirror.forward` counts from its first sample plus ``origin``,
+block does not carry: :meth:`BandMirror.forward` counts from its first sample,
 :meth:`BandMirror.stream` keeps the count in its state.
 """
 from __future__ import annotations
@@ -88,11 +88,11 @@ class BandMirror(nn.Module):
         """``2 cos(2 pi index / P)`` for whole-number ``index`` (reduced modulo ``P`` first: exact phases)."""
         return 2.0 * torch.cos((2.0 * math.pi / self.period) * torch.remainder(index, self.period))
 
-    def forward(self, x: torch.Tensor, origin: int = 0) -> torch.Tensor:
-        """``M(x)`` for a whole signal with zeros before it; ``x[..., 0]`` has index ``origin``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``M(x)`` for a whole signal with zeros before it; ``x[..., 0]`` has index 0."""
         n = x.shape[-1]
         u = F.conv1d(F.pad(x, (self.fir_in.shape[-1] - 1, 0)), self.fir_in)
-        u = u * self._carrier(torch.arange(n, device=x.device, dtype=x.dtype) + origin)
+        u = u * self._carrier(torch.arange(n, device=x.device, dtype=x.dtype))
         return F.conv1d(F.pad(u, (self.fir_out.shape[-1] - 1, 0)), self.fir_out)
 
     def stream(self, x: torch.Tensor, origin: int, cur: StateCursor) -> torch.Tensor:
