@@ -29,8 +29,8 @@ from .data.dataset import load_manifest
 from .engine.overlap_save import context, offline
 from .metrics import snr
 
-__all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "calibrate_residual_gain", "calibrate_xfer_gain", "envelope_targets",
-           "eq_points", "fit_envelope", "match_residual_eq", "with_eq", "with_mirror"]
+__all__ = ["DEFAULT_EQ_BANDS_HZ", "DEFAULT_GAINS", "balanced_pick", "calibrate_residual_gain", "calibrate_xfer_gain",
+           "envelope_targets", "eq_points", "fit_envelope", "match_residual_eq", "with_eq", "with_mirror"]
 
 #: Gains tried, 0.05 to 1 in steps of 0.05.
 DEFAULT_GAINS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 21))
@@ -167,11 +167,14 @@ def _plain(model):
 
 def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: int = 400, seconds: float = 6.0,
                  steps: int = 6000, batch: int = 512, lr: float = 1e-3, seed: int = 0, min_level_db: float = -70.0,
-                 holdout_every: int = 5, min_bandwidth_hz: float = 16000.0, progress: bool = True):
+                 holdout_every: int = 5, min_bandwidth_hz: float = 16000.0, balance: str | None = None,
+                 progress: bool = True):
     """Fit an envelope head (:class:`.models.layers.envelope.EnvelopeGain`) for an sr-hifigan ``model``.
 
-    Data: up to ``clips_per_domain`` train-split clips per domain (evenly spaced in manifest
-    order; the first ``seconds`` of each), band-limited by the training band-limiters
+    Data: up to ``clips_per_domain`` train-split clips per domain, shared out equally over the
+    groups of the manifest field ``balance`` (:func:`balanced_pick`; ``split_key``: the voice of
+    a speech clip, the piece or kit of a music clip; ``None``: evenly spaced in manifest order),
+    the first ``seconds`` of each, band-limited by the training band-limiters
     (:func:`.models.sr_hifigan_training.train_degradations`, seeded: never an evaluation one).
     Per clip the network's band ``r = tanh(f(x))`` is made, the head's causal features of
     ``(x, r)`` are taken every ``window`` samples (the head's short window, 10 ms) where the
@@ -207,8 +210,7 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
     domains = sorted({r["domain"] for r in rows_all})
     for domain in domains:
         dr = [r for r in rows_all if r["domain"] == domain]
-        pick = np.unique(np.linspace(0, len(dr) - 1, min(clips_per_domain, len(dr))).round().astype(int))
-        rows += [dr[i] for i in pick]
+        rows += balanced_pick(dr, clips_per_domain, balance) if balance else _evenly(dr, clips_per_domain)
     rng = np.random.default_rng(seed)
     degs = train_degradations()
     data = {(d, h): ([], []) for d in domains for h in (False, True)}
@@ -257,8 +259,46 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
               "batch": batch, "lr": lr, "seed": seed, "min_level_db": min_level_db, "holdout_every": holdout_every,
               "frames": {d: int(len(cat[(d, False)][1])) for d in domains},
               "holdout_r2": r2, "final_loss": round(float(np.mean(losses[-200:])), 4),
-              "first_loss": round(float(np.mean(losses[:50])), 4), "limiters": "train_degradations() (seeded)"}
+              "first_loss": round(float(np.mean(losses[:50])), 4), "limiters": "train_degradations() (seeded)",
+              "balance": balance}
     return new.eval(), report
+
+
+def _evenly(items: list, n: int) -> list:
+    """Up to ``n`` of ``items``, evenly spaced in their order (all of them if ``n >= len(items)``)."""
+    pick = np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int)) if items else []
+    return [items[i] for i in pick]
+
+
+def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict]:
+    """Up to ``n`` manifest rows shared out equally over the groups of ``row[key]`` (water-filling).
+
+    Every group gets ``min(len(group), q)`` rows, evenly spaced in manifest order, with ``q`` the
+    largest quota whose total is at most ``n``; what is left of ``n`` goes one row at a time to
+    the groups that still have rows, in order of first appearance; a row without ``key`` is a
+    group of its own. A corpus whose speech is half
+    one voice (the train split's full-band speech: 492 of 954 clips) then gives every voice its
+    share instead of that voice half. Order of the result: manifest order.
+
+    Raises:
+        ValueError: ``n < 1``.
+    """
+    if n < 1:
+        raise ValueError(f"balanced_pick: n must be >= 1, got {n}")
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault(str(r[key]) if key in r else f"\0{i}", []).append(i)
+    sizes = [len(g) for g in groups.values()]
+    q = 0
+    while q < max(sizes, default=0) and sum(min(s, q + 1) for s in sizes) <= n:
+        q += 1
+    quota = {k: min(len(g), q) for k, g in groups.items()}
+    left = n - sum(quota.values())
+    for k, g in groups.items():
+        if left and quota[k] < len(g):
+            quota[k] += 1
+            left -= 1
+    return [rows[i] for i in sorted(i for k, g in groups.items() for i in _evenly(g, quota[k]))]
 
 
 def _fit_mlp(train: list[tuple[np.ndarray, np.ndarray]], hidden: int, steps: int, batch: int, lr: float, seed: int):

@@ -229,6 +229,13 @@ def test_domain_option_sets_the_training_domain(recorded, tmp_path, capsys):
     assert not (tmp_path / "run").exists()
 
 
+def test_balance_groups_option_reaches_the_config(recorded, tmp_path):
+    assert _train("sr-hifigan", "--preset", "tiny", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].balance_groups is False  # every clip equally often by default
+    assert _train("sr-hifigan", "--preset", "tiny", "--balance-groups", data=tmp_path) == 0
+    assert recorded[-1]["cfg"].balance_groups is True
+
+
 def test_sr_hifigan_trains_on_the_chosen_domain_only(corpus):
     import dataclasses
     import json

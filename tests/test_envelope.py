@@ -139,3 +139,18 @@ def test_calibrate_envelope_writes_a_checkpoint_that_loads_strictly(corpus, tmp_
     from rtgan.metrics import snr
     row = meta["calibration"]["table"]["kaiser"]["speech"]
     assert row["snr_db_by_gain"][f"{loaded.config.residual_gain:g}"] == pytest.approx(float(snr(got, y)), abs=0.01)
+
+
+def test_balanced_pick_shares_clips_equally_over_groups():
+    from rtgan.calibrate import balanced_pick
+
+    rows = [{"split_key": k, "i": i} for i, k in enumerate("a" * 10 + "b" * 3 + "c")]
+    got = balanced_pick(rows, 8)
+    # quota 4: a gets 4 of its 10 (evenly spaced), b all 3, c its 1; manifest order kept
+    assert [r["i"] for r in got] == [0, 3, 6, 9, 10, 11, 12, 13]
+    # quota 2 and one left over, which goes to a: a 3 of 10 (0, 4.5 -> 4, 9), b 2 of 3 (first, last), c 1
+    assert [r["i"] for r in balanced_pick(rows, 6)] == [0, 4, 9, 10, 12, 13]
+    assert len(balanced_pick(rows, 100)) == 14
+    with pytest.raises(ValueError):
+        balanced_pick(rows, 0)
+    assert len(balanced_pick([{"path": "x.flac"}, {"path": "y.flac"}], 1)) == 1  # no key: each row its own group

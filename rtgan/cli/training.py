@@ -97,6 +97,9 @@ def add_parsers(sub) -> None:
                         f"only (default: the shipped weights, {WEIGHTS_DIR})")
     t.add_argument("--min-bandwidth", type=float,
                    help=f"use only target clips at least this wide, in Hz ({per_preset('min_bandwidth_hz')})")
+    t.add_argument("--balance-groups", action="store_true",
+                   help="draw every voice (speech) or piece (music) of a domain equally often, the domains "
+                        "as often as their clip counts (default: every clip equally often)")
     t.add_argument("--domain", choices=("music", "speech", "all"),
                    help="train on the corpus clips of this domain only (default: the preset's; sr-hifigan all, "
                         "vocoders music)")
@@ -164,6 +167,9 @@ def add_parsers(sub) -> None:
                     help="with --envelope: train clips per domain it is fitted on (default: %(default)s)")
     ca.add_argument("--envelope-seconds", type=float, default=6.0,
                     help="with --envelope: seconds read from the start of each clip (default: %(default)s s)")
+    ca.add_argument("--envelope-balance", default="none",
+                    help="with --envelope: manifest field whose groups (split_key: voices, pieces) share the clips "
+                         "equally; 'none': clips evenly spaced in manifest order (default: %(default)s)")
     ca.add_argument("--mirror-gain", type=float,
                     help="sr-hifigan: level of the input's mirror about its band edge to add before the gain is "
                          "chosen (SRHiFiGANConfig.mirror_gain; 0: none; default: the checkpoint's)")
@@ -280,6 +286,8 @@ def cmd_train(args, argv) -> int:
                                ("--freq-scale", "freq_scale", args.freq_scale)):
         if value is not None:
             overrides[key], options[key] = value, option
+    if args.balance_groups:
+        overrides["balance_groups"], options["balance_groups"] = True, "--balance-groups"
     if args.domain is not None:  # "all": every clip (None in the config)
         overrides["train_domain"], options["train_domain"] = (None if args.domain == "all" else args.domain), "--domain"
     disc = args.discriminator
@@ -391,6 +399,7 @@ def cmd_calibrate(args, argv) -> int:
         metadata = model.metadata
         model, envelope = fit_envelope(model, Path(args.data), hidden=args.envelope_hidden,
                                        clips_per_domain=args.envelope_clips, seconds=args.envelope_seconds,
+                                       balance=None if args.envelope_balance == "none" else args.envelope_balance,
                                        progress=not args.quiet)
         model.metadata = metadata
         print(f"envelope head: {envelope['frames']} frames, held-out R^2 of the log gain {envelope['holdout_r2']}")

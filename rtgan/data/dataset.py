@@ -123,6 +123,23 @@ class ClipDataset(EpochRNG, Dataset):
         out[: x.shape[0]] = x[: self.segment_samples]
         return torch.from_numpy(out).unsqueeze(0)
 
+    def group_weights(self) -> np.ndarray:
+        """Sampling weights, ``(len(self),)`` float64, that give every group of a domain an equal share.
+
+        A group is the manifest's ``split_key`` (the voice of a speech clip, the piece of a music
+        clip; the unit the corpus splits by). Within a domain each of its ``G`` groups gets
+        ``1 / G`` of the domain's weight, shared equally by the group's clips; each domain keeps
+        the weight of its clip count, so ``weights.sum() == len(self)`` and the music/speech mix
+        is unchanged. Rows without a ``split_key`` form one group per clip path.
+        """
+        from collections import Counter
+
+        keys = [(e.get("domain"), e.get("split_key", e["path"])) for e in self.entries]
+        per_group = Counter(keys)
+        per_domain = Counter(d for d, _ in keys)
+        groups_in_domain = Counter(d for d, _ in per_group)
+        return np.array([per_domain[d] / groups_in_domain[d] / per_group[(d, k)] for d, k in keys])
+
     def __repr__(self) -> str:
         return (f"ClipDataset({str(self.corpus_dir)!r}, split={self.split!r}, clips={len(self)}, "
                 f"segment_samples={self.segment_samples}, sample_rate={self.sample_rate}, "

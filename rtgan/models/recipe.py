@@ -58,6 +58,10 @@ class TrainConfig:
         segment_samples: length of the corpus clip cut for one training example, in samples
             at the model rate; validation clips are twice as long.
         min_bandwidth_hz: corpus clips whose measured bandwidth is lower are not used.
+        balance_groups: draw training clips so that every group (``split_key``: voice or
+            piece) of a domain is drawn equally often, the domains as often as their clip
+            counts say (:meth:`rtgan.data.dataset.ClipDataset.group_weights`); False: every
+            clip equally often.
         val_items: validation examples (a fixed set, spread over the validation split).
         val_every, ckpt_every, log_every: cadence in generator steps of validation (and
             generator snapshots), resumable checkpoints and TensorBoard scalars.
@@ -73,6 +77,7 @@ class TrainConfig:
     batch_size: int = 8
     segment_samples: int = 16384
     min_bandwidth_hz: float = 0.0
+    balance_groups: bool = False
     val_items: int = 32
     val_every: int = 500
     ckpt_every: int = 500

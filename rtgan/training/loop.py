@@ -260,6 +260,28 @@ def _infinite(loader):
         yield from loader
 
 
+def make_sampler(train_set: torch.utils.data.Dataset, balance_groups: bool, num_samples: int,
+                 seed: int) -> torch.utils.data.Sampler:
+    """Indices of ``train_set`` drawn with replacement, ``num_samples`` of them (seeded by ``seed``).
+
+    Uniform over items, or with ``balance_groups`` weighted by the clips' group weights
+    (:meth:`rtgan.data.dataset.ClipDataset.group_weights`: every voice or piece of a domain
+    equally often); ``train_set`` is a :class:`~rtgan.data.dataset.ClipDataset` or wraps one
+    as ``.clips``.
+
+    Raises:
+        ValueError: ``balance_groups`` for data without clip groups (a recipe's own data).
+    """
+    draw = torch.Generator().manual_seed(seed)
+    if not balance_groups:
+        return torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=num_samples, generator=draw)
+    clips = getattr(train_set, "clips", train_set)
+    if not hasattr(clips, "group_weights"):
+        raise ValueError("balance_groups: this model's training data has no clip groups (voices, pieces) to balance")
+    return torch.utils.data.WeightedRandomSampler(torch.from_numpy(clips.group_weights()), num_samples,
+                                                  replacement=True, generator=draw)
+
+
 def train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, device: str = "auto", resume: bool = True,
           command: str = "", progress: bool = True, max_minutes: float | None = None,
           recipe: type[Recipe] | None = None, weights_dir: str | Path | None = None,
@@ -365,8 +387,7 @@ def _train(cfg: TrainConfig, corpus: Path | None, run_dir: Path, dev: torch.devi
                 clips.seed = distributed.rank_seed(clips.seed, ctx)
     # examples are drawn with replacement (a random crop each time), so even a corpus with
     # fewer clips than a batch yields full batches
-    sampler = torch.utils.data.RandomSampler(train_set, replacement=True, num_samples=cfg.batch_size * 1000,
-                                             generator=torch.Generator().manual_seed(data_seed + state.step))
+    sampler = make_sampler(train_set, cfg.balance_groups, cfg.batch_size * 1000, data_seed + state.step)
     loader = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, sampler=sampler, drop_last=True,
                                          num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     writer = None
