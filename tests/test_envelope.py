@@ -154,3 +154,23 @@ def test_balanced_pick_shares_clips_equally_over_groups():
     with pytest.raises(ValueError):
         balanced_pick(rows, 0)
     assert len(balanced_pick([{"path": "x.flac"}, {"path": "y.flac"}], 1)) == 1  # no key: each row its own group
+
+
+def test_init_from_a_calibrated_release_drops_its_envelope_head(tmp_path):
+    """``rtgan train --init-from`` a release with a fitted head: the head (fitted after training,
+    refitted by calibrate) is dropped and recorded, every network tensor is taken as it is."""
+    from rtgan.checkpoint import save_generator
+    from rtgan.training.loop import init_generator, init_state
+
+    plain = random_model("sr-hifigan", "tiny")
+    released = registry.entry("sr-hifigan").generator(dataclasses.replace(plain.config, envelope_hidden=4)).eval()
+    released.load_state_dict(plain.state_dict(), strict=False)
+    save_generator(tmp_path / "release.safetensors", released, {})
+    cfg = registry.recipe("sr-hifigan").presets()["tiny"]
+    state = init_state(cfg, torch.device("cpu"))
+    assert not any(k.startswith("envelope.") for k in state.generator.state_dict())
+    rec = init_generator(state, tmp_path / "release.safetensors")
+    head = sorted(k for k in released.state_dict() if k.startswith("envelope.mlp"))
+    assert head and rec["dropped"] == head
+    got, want = state.generator.state_dict(), plain.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in got)

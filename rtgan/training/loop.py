@@ -117,16 +117,19 @@ def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
     has no weights). One difference is allowed, because a warm start is where a config
     change meets trained weights: bias tensors of layers this config builds without a bias
     (e.g. ``dc_free_output``, ``bias=False``) are dropped and listed in the returned record
-    (``dropped``); every other tensor must be there with its shape. Only the generator's
+    (``dropped``), and so are the tensors of an sr-hifigan envelope head (``envelope.*``) when
+    this config has none: the head is fitted after training (:func:`rtgan.calibrate.fit_envelope`),
+    so a calibrated release warm-starts the network it was fitted to. Every other tensor must
+    be there with its shape. Only the generator's
     weights are taken; optimisers start fresh.
 
     Returns:
         what the run's metadata records: the source's path, :func:`content_hash`, model,
-        steps, producing command and the dropped bias tensors (sorted; empty if none).
+        steps, producing command and the dropped tensors (sorted; empty if none).
 
     Raises:
         CheckpointError: an unreadable checkpoint, one without generator weights, or weights
-            that do not load strictly once those biases are dropped (missing, other unexpected
+            that do not load strictly once those tensors are dropped (missing, other unexpected
             or differently shaped tensors).
     """
     path = Path(path)
@@ -137,10 +140,13 @@ def init_generator(state: TrainState, path: str | Path) -> dict[str, Any]:
     expected = folded_keys(state.generator)
     dropped = sorted(k for k in weights if k not in expected and k.endswith(".bias")
                      and k[: -len("bias")] + "weight" in expected)
+    if not any(k.startswith("envelope.") for k in expected):
+        dropped = sorted({*dropped, *(k for k in weights if k.startswith("envelope."))})
     for k in dropped:
         del weights[k]
     if dropped:
-        log.info("--init-from %s: dropped %s (layers without a bias in this config)", path, ", ".join(dropped))
+        log.info("--init-from %s: dropped %s (layers without a bias, or a fitted envelope head, this config "
+                 "does not have)", path, ", ".join(dropped))
     try:
         load_folded(state.generator, weights)  # checkpoints hold folded weights; a recipe may train with weight norm
     except RuntimeError as e:
