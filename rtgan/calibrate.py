@@ -276,9 +276,9 @@ def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict
     Every group gets ``min(len(group), q)`` rows, evenly spaced in manifest order, with ``q`` the
     largest quota whose total is at most ``n``; what is left of ``n`` goes one row at a time to
     the groups that still have rows, in order of first appearance; a row without ``key`` is a
-    group of its own. A corpus whose speech is half
-    one voice (the train split's full-band speech: 492 of 954 clips) then gives every voice its
-    share instead of that voice half. Order of the result: manifest order.
+    group of its own. A corpus whose speech is half one voice (the train split's full-band
+    speech: 492 of 954 clips) then gives every voice its share instead of that voice half.
+    Order of the result: manifest order.
 
     Raises:
         ValueError: ``n < 1``.

@@ -167,9 +167,9 @@ def add_parsers(sub) -> None:
                     help="with --envelope: train clips per domain it is fitted on (default: %(default)s)")
     ca.add_argument("--envelope-seconds", type=float, default=6.0,
                     help="with --envelope: seconds read from the start of each clip (default: %(default)s s)")
-    ca.add_argument("--envelope-balance", default="none",
-                    help="with --envelope: manifest field whose groups (split_key: voices, pieces) share the clips "
-                         "equally; 'none': clips evenly spaced in manifest order (default: %(default)s)")
+    ca.add_argument("--envelope-balance", default="none", choices=("none", "split_key"),
+                    help="with --envelope: split_key: the voices and pieces (the manifest's split_key) share the "
+                         "clips equally; none: clips evenly spaced in manifest order (default: %(default)s)")
     ca.add_argument("--mirror-gain", type=float,
                     help="sr-hifigan: level of the input's mirror about its band edge to add before the gain is "
                          "chosen (SRHiFiGANConfig.mirror_gain; 0: none; default: the checkpoint's)")
