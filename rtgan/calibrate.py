@@ -25,7 +25,7 @@ import torch
 
 from .audio.bandlimit import band_limit
 from .audio.degrade import spline_upsample
-from .data.dataset import load_manifest
+from .data.dataset import evenly_spaced, load_manifest
 from .engine.overlap_save import context, offline
 from .metrics import snr
 
@@ -266,8 +266,7 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
 
 def _evenly(items: list, n: int) -> list:
     """Up to ``n`` of ``items``, evenly spaced in their order (all of them if ``n >= len(items)``)."""
-    pick = np.unique(np.linspace(0, len(items) - 1, min(n, len(items))).round().astype(int)) if items else []
-    return [items[i] for i in pick]
+    return [items[i] for i in evenly_spaced(len(items), n)]
 
 
 def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict]:

@@ -17,7 +17,13 @@ from torch.utils.data import Dataset
 
 from .common import EpochRNG
 
-__all__ = ["ClipDataset", "load_manifest"]
+__all__ = ["ClipDataset", "evenly_spaced", "load_manifest"]
+
+
+def evenly_spaced(count: int, n: int) -> np.ndarray:
+    """Indices of up to ``n`` of ``count`` items, evenly spaced from the first to the last
+    (sorted, no repeats; all ``count`` of them when ``n >= count``; empty when ``count`` is 0)."""
+    return np.unique(np.linspace(0, count - 1, min(n, count)).round().astype(int))
 
 
 def load_manifest(corpus_dir: Path | str) -> list[dict]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
-from ..data.dataset import ClipDataset
+from ..data.dataset import ClipDataset, evenly_spaced
 from ..models.recipe import Batch, Nets, Recipe
 
 
@@ -51,6 +50,5 @@ def make_datasets(corpus: Path | None, recipe: Recipe, nets: Nets) -> tuple[torc
                         min_bandwidth_hz=cfg.min_bandwidth_hz, seed=cfg.seed, random_offset=True)
     val = ClipDataset(corpus, "val", cfg.segment_samples * 2, sample_rate=sample_rate, domain=domain,
                       min_bandwidth_hz=cfg.min_bandwidth_hz, seed=cfg.seed, random_offset=False)
-    idx = np.unique(np.linspace(0, len(val) - 1, num=min(cfg.val_items, len(val))).round().astype(int))
-    items = [recipe.val_example(val[int(i)]) for i in idx]
+    items = [recipe.val_example(val[int(i)]) for i in evenly_spaced(len(val), cfg.val_items)]
     return Examples(train, recipe.train_example), tuple(torch.stack(parts) for parts in zip(*items))
