@@ -270,7 +270,8 @@ def _evenly(items: list, n: int) -> list:
 
 
 def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict]:
-    """Up to ``n`` manifest rows shared out equally over the groups of ``row[key]`` (water-filling).
+    """Up to ``n`` manifest rows shared out equally over the groups of ``row[key]`` within
+    ``row["source"]`` (water-filling; two packages' ``ru`` folders are two voices).
 
     Every group gets ``min(len(group), q)`` rows, evenly spaced in manifest order, with ``q`` the
     largest quota whose total is at most ``n``; what is left of ``n`` goes one row at a time to
@@ -286,7 +287,7 @@ def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict
         raise ValueError(f"balanced_pick: n must be >= 1, got {n}")
     groups: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault(str(r[key]) if key in r else f"\0{i}", []).append(i)
+        groups.setdefault((r.get("source"), str(r[key])) if key in r else (None, f"\0{i}"), []).append(i)
     sizes = [len(g) for g in groups.values()]
     q = 0
     while q < max(sizes, default=0) and sum(min(s, q + 1) for s in sizes) <= n:

@@ -26,6 +26,14 @@ def test_group_weights_share_each_domain_equally_over_its_groups(clips):
     assert clips.group_weights() == pytest.approx(expected)
 
 
+def test_the_same_folder_name_in_two_sources_is_two_voices(tmp_path):
+    # klettres-data's "ru" and ktuberling-data's "ru" are two speakers: 3 + 1 clips -> 2 groups of 2 each
+    rows = [{"path": f"train/{i}.flac", "split": "train", "sample_rate": 48000, "domain": "speech", "source": src,
+             "split_key": "ru", "bandwidth_hz": 20000.0} for i, src in enumerate(["k", "k", "k", "t"])]
+    (tmp_path / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ClipDataset(tmp_path, "train", 1000).group_weights() == pytest.approx([2 / 3] * 3 + [2.0])
+
+
 def test_rows_without_split_key_are_groups_of_one(tmp_path):
     rows = [{"path": f"train/{i}.flac", "split": "train", "sample_rate": 48000, "domain": "music",
              "bandwidth_hz": 20000.0} for i in range(4)]

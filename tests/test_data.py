@@ -395,3 +395,36 @@ def test_cache_dir_default_follows_the_environment_in_the_cli(monkeypatch, tmp_p
     monkeypatch.setenv("RTGAN_CACHE_DIR", str(tmp_path / "elsewhere"))
     args = build_parser().parse_args(["data", "build", "--out", str(tmp_path)])
     assert args.cache_dir == str(tmp_path / "elsewhere")
+
+
+def test_ktuberling_is_built_only_when_named(tmp_path, monkeypatch):
+    """ktuberling-data (extra speech voices) is left out of the default corpus, so adding it
+    changes no default split; ``--add-source`` builds it beside the defaults, one voice per
+    language folder."""
+    import rtgan.data.corpus as corpus_mod
+    from rtgan.cli.main import main
+    from rtgan.data.sources import DEFAULT_SOURCES
+
+    assert DEFAULT_SOURCES == ("wesnoth-1.16-music", "hydrogen-drumkits", "sonic-pi-samples", "lmms-common",
+                               "klettres-data", "fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl")
+    kt = SOURCES["ktuberling-data"]
+    assert kt.domain == "speech" and not kt.default
+    assert kt.matches("ru/apple.ogg") and kt.matches("nds/hoot.wav") and not kt.matches("ru.soundtheme")
+    assert kt.split_key("sr@latin/oko.ogg") == "sr@latin"
+    seen = []
+    monkeypatch.setattr(corpus_mod, "build_corpus", lambda out, **kw: seen.append(kw["sources"]) or out / "m")
+    monkeypatch.setattr(corpus_mod, "build_summary", lambda *a: "")
+    assert main(["data", "build", "--out", str(tmp_path), "-q"]) == 0
+    assert main(["data", "build", "--out", str(tmp_path), "-q", "--add-source", "ktuberling-data"]) == 0
+    assert seen == [None, [*DEFAULT_SOURCES, "ktuberling-data"]]
+    with pytest.raises(SystemExit):
+        main(["data", "build", "--out", str(tmp_path), "--add-source", "klettres-data"])  # a default one
+    # end to end on a fake package: rows keyed by language folder
+    root = tmp_path / "kt"
+    for i, lang in enumerate(["ru", "da", "gl"]):
+        _write(root / kt.base / lang / "word.ogg", _noise(1.2, 44100, seed=40 + i), 44100, format="OGG",
+               subtype="VORBIS")
+    (root / kt.base / "ru.soundtheme").write_text("<theme/>")
+    rows = load_manifest(build_corpus(tmp_path / "c", size="full", sample_rate=SR, clip_seconds=CLIP,
+                                      roots={"ktuberling-data": root}, progress=False, workers=1).parent)
+    assert {r["split_key"] for r in rows} == {"ru", "da", "gl"} and {r["source"] for r in rows} == {"ktuberling-data"}

@@ -154,6 +154,10 @@ def test_balanced_pick_shares_clips_equally_over_groups():
     with pytest.raises(ValueError):
         balanced_pick(rows, 0)
     assert len(balanced_pick([{"path": "x.flac"}, {"path": "y.flac"}], 1)) == 1  # no key: each row its own group
+    # one folder name in two sources: two voices, one row each
+    two = [{"source": "k", "split_key": "ru", "i": 0}, {"source": "k", "split_key": "ru", "i": 1},
+           {"source": "t", "split_key": "ru", "i": 2}]
+    assert [r["i"] for r in balanced_pick(two, 2)] == [0, 2]
 
 
 def test_init_from_a_calibrated_release_drops_its_envelope_head(tmp_path):

@@ -25,6 +25,11 @@ def add_parsers(sub) -> None:
                    help="also render music21's corpus with FluidSynth (source music21-fluidsynth; needs "
                         "apt-get install fluidsynth fluid-soundfont-gm, pip install mido; audio < ~11 kHz, "
                         "for 22.05 kHz vocoders)")
+    from ..data.sources import DEFAULT_SOURCES, SOURCES
+    extra = [n for n in SOURCES if n not in DEFAULT_SOURCES]
+    b.add_argument("--add-source", action="append", default=[], choices=extra, metavar="NAME",
+                   help="also build this Debian source, which the default corpus leaves out (repeatable; "
+                        f"choices: {', '.join(extra)}). The default sources and their splits are unchanged")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     n = data.add_parser("notes", help="render the bass-note set of note models (reverbsynth) with FluidSynth",
@@ -103,8 +108,10 @@ def cmd_data_build(args) -> int:
     cache_dir = Path(args.cache_dir).expanduser()
     debs_dir = Path(args.debs).expanduser() if args.debs else None
     try:
+        from ..data.sources import DEFAULT_SOURCES
+        sources = [*DEFAULT_SOURCES, *args.add_source] if args.add_source else None
         manifest = build_corpus(Path(args.out), size=args.size, sample_rate=args.sample_rate,
-                                debs_dir=debs_dir, progress=not args.quiet,
+                                debs_dir=debs_dir, progress=not args.quiet, sources=sources,
                                 with_midi=args.with_midi, cache_dir=cache_dir)
     except RuntimeError as e:
         from ..data.midi.tools import MissingToolError

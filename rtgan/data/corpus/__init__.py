@@ -50,7 +50,7 @@ from typing import Mapping, Sequence
 from ...audio.io import RESAMPLE_PASSBAND, RESAMPLE_STOPBAND_DB
 from ..common import SPLIT_FRACTIONS, SPLITS
 from ..midi.tools import check_tools
-from ..sources import OPT_IN_SOURCES, SOURCES, get_source
+from ..sources import DEFAULT_SOURCES, OPT_IN_SOURCES, SOURCES, get_source
 from .clips import PIPELINE_VERSION, SILENCE_DBFS, ignore_sigint, process_file
 from .debs import cache_usage, default_cache_dir, ensure_package_root, root_version
 from .measure import BANDWIDTH_ENERGY_FRACTION, BANDWIDTH_FLOOR_DB, BANDWIDTH_REL_DB
@@ -185,7 +185,7 @@ def build_corpus(out_dir: Path, size: str = "small", sample_rate: int = 48000, c
     out_dir = Path(out_dir)
     roots = {k: Path(v) for k, v in (roots or {}).items()}
     if sources is None:
-        names = list(roots) if roots else list(SOURCES)
+        names = list(roots) if roots else list(DEFAULT_SOURCES)
     else:
         names = list(dict.fromkeys(sources))
     midi_names = [n for n in OPT_IN_SOURCES if with_midi]
