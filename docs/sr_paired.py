@@ -8,8 +8,11 @@ interval ``1.96 s / sqrt(n)`` (:func:`rtgan.evaluate.confidence_interval`: s the
 deviation of the differences, ddof 1; normal approximation), over the clips both files hold.
 Positive ViSQOL and SNR and negative LSD differences favour the candidate.
 
+With ``--by-voice`` each domain is also broken down by voice or piece: the clip path's source
+and first folder (``val/klettres-data/tn/...``: ``klettres-data/tn``), the corpus's split unit.
+
 Run from the repository root:
-``python docs/sr_paired.py BASE.json CANDIDATE.json [CANDIDATE.json ...]``, each written by
+``python docs/sr_paired.py BASE.json CANDIDATE.json [CANDIDATE.json ...] [--by-voice]``, each written by
 ``rtgan eval --checkpoint CKPT --data CORPUS --split val --limiter soxr --json FILE``.
 """
 import argparse
@@ -30,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("base", help="rtgan eval --json file of the reference checkpoint")
     ap.add_argument("candidates", nargs="+", help="rtgan eval --json files of the checkpoints compared with it")
+    ap.add_argument("--by-voice", action="store_true", help="also one line per source/folder of each domain")
     args = ap.parse_args()
     base = clips_by_path(args.base)
     for path in args.candidates:
@@ -42,13 +46,22 @@ def main() -> None:
         for lim in limiters:
             for dom in sorted({cand[k]["domain"] for k in shared}):
                 keys = [k for k in shared if cand[k]["domain"] == dom]
-                cells = []
-                for met in METRICS:
-                    ci = confidence_interval([cand[k]["limiters"][lim]["model"][met]
-                                              - base[k]["limiters"][lim]["model"][met] for k in keys])
-                    half = "n/a" if ci["ci95"] is None else f"{ci['ci95']:.3f}"
-                    cells.append(f"{met} {ci['mean']:+.3f} ± {half}")
-                print(f"  {lim:8s} {dom:7s} n={len(keys):4d}  " + "  ".join(cells))
+                print(f"  {lim:8s} {dom:7s} n={len(keys):4d}  " + row(base, cand, keys, lim))
+                if args.by_voice:
+                    for voice in sorted({"/".join(k.split("/")[1:3]) for k in keys}):
+                        sub = [k for k in keys if "/".join(k.split("/")[1:3]) == voice]
+                        print(f"    {voice:30s} n={len(sub):4d}  " + row(base, cand, sub, lim))
+
+
+def row(base: dict, cand: dict, keys: list[str], lim: str) -> str:
+    """Paired mean difference ± 95 % interval of every metric over ``keys``."""
+    cells = []
+    for met in METRICS:
+        ci = confidence_interval([cand[k]["limiters"][lim]["model"][met]
+                                  - base[k]["limiters"][lim]["model"][met] for k in keys])
+        half = "n/a" if ci["ci95"] is None else f"{ci['ci95']:.3f}"
+        cells.append(f"{met} {ci['mean']:+.3f} ± {half}")
+    return "  ".join(cells)
 
 
 if __name__ == "__main__":
