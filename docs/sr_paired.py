@@ -8,8 +8,9 @@ interval ``1.96 s / sqrt(n)`` (:func:`rtgan.evaluate.confidence_interval`: s the
 deviation of the differences, ddof 1; normal approximation), over the clips both files hold.
 Positive ViSQOL and SNR and negative LSD differences favour the candidate.
 
-With ``--by-voice`` each domain is also broken down by voice or piece: the clip path's source
-and first folder (``val/klettres-data/tn/...``: ``klettres-data/tn``), the corpus's split unit.
+With ``--by-voice`` each domain is also broken down by the clip path's source and, where the
+clip lies in a folder below it, that first folder (``val/klettres-data/tn/...``:
+``klettres-data/tn``, a voice; ``val/hydrogen-drumkits/KIT/...``: a kit).
 
 Run from the repository root:
 ``python docs/sr_paired.py BASE.json CANDIDATE.json [CANDIDATE.json ...] [--by-voice]``, each written by
@@ -48,9 +49,15 @@ def main() -> None:
                 keys = [k for k in shared if cand[k]["domain"] == dom]
                 print(f"  {lim:8s} {dom:7s} n={len(keys):4d}  " + row(base, cand, keys, lim))
                 if args.by_voice:
-                    for voice in sorted({"/".join(k.split("/")[1:3]) for k in keys}):
-                        sub = [k for k in keys if "/".join(k.split("/")[1:3]) == voice]
+                    for voice in sorted({group(k) for k in keys}):
+                        sub = [k for k in keys if group(k) == voice]
                         print(f"    {voice:30s} n={len(sub):4d}  " + row(base, cand, sub, lim))
+
+
+def group(path: str) -> str:
+    """``source/folder`` of a corpus clip path ``split/source/folder/.../clip.flac``, else ``source``."""
+    parts = path.split("/")
+    return "/".join(parts[1:3]) if len(parts) > 3 else parts[1]
 
 
 def row(base: dict, cand: dict, keys: list[str], lim: str) -> str:
