@@ -285,7 +285,7 @@ def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict
     """
     if n < 1:
         raise ValueError(f"balanced_pick: n must be >= 1, got {n}")
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple[str | None, str], list[int]] = {}
     for i, r in enumerate(rows):
         groups.setdefault((r.get("source"), str(r[key])) if key in r else (None, f"\0{i}"), []).append(i)
     sizes = [len(g) for g in groups.values()]
