@@ -25,7 +25,7 @@ import torch
 
 from .audio.bandlimit import band_limit
 from .audio.degrade import spline_upsample
-from .data.dataset import evenly_spaced, load_manifest
+from .data.dataset import evenly_spaced, load_manifest, voice_group
 from .engine.overlap_save import context, offline
 from .metrics import snr
 
@@ -171,9 +171,9 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
                  progress: bool = True):
     """Fit an envelope head (:class:`.models.layers.envelope.EnvelopeGain`) for an sr-hifigan ``model``.
 
-    Data: up to ``clips_per_domain`` train-split clips per domain, shared out equally over the
-    groups of the manifest field ``balance`` (:func:`balanced_pick`; ``split_key``: the voice of
-    a speech clip, the piece or kit of a music clip; ``None``: evenly spaced in manifest order),
+    Data: up to ``clips_per_domain`` train-split clips per domain, with ``balance`` ``"split_key"``
+    shared out equally over their groups (:func:`balanced_pick`: the voice of a speech clip, the
+    piece or kit of a music clip), with ``None`` evenly spaced in manifest order,
     the first ``seconds`` of each, band-limited by the training band-limiters
     (:func:`.models.sr_hifigan_training.train_degradations`, seeded: never an evaluation one).
     Per clip the network's band ``r = tanh(f(x))`` is made, the head's causal features of
@@ -196,6 +196,8 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
     from .models.layers.envelope import N_FEATURES, EnvelopeGain
     from .models.sr_hifigan_training import train_degradations
 
+    if balance not in (None, "split_key"):
+        raise ValueError(f"fit_envelope: balance must be None or 'split_key', got {balance!r}")
     if hidden < 1 or clips_per_domain < 1 or seconds <= 0 or steps < 1 or batch < 1 or holdout_every < 2:
         raise ValueError("fit_envelope: need hidden >= 1, clips_per_domain >= 1, holdout_every >= 2, seconds > 0, "
                          f"steps >= 1, batch >= 1; got {hidden}, {clips_per_domain}, {holdout_every}, {seconds}, "
@@ -210,7 +212,7 @@ def fit_envelope(model, corpus: str | Path, hidden: int = 32, clips_per_domain: 
     domains = sorted({r["domain"] for r in rows_all})
     for domain in domains:
         dr = [r for r in rows_all if r["domain"] == domain]
-        rows += balanced_pick(dr, clips_per_domain, balance) if balance else _evenly(dr, clips_per_domain)
+        rows += balanced_pick(dr, clips_per_domain) if balance else _evenly(dr, clips_per_domain)
     rng = np.random.default_rng(seed)
     degs = train_degradations()
     data = {(d, h): ([], []) for d in domains for h in (False, True)}
@@ -269,14 +271,14 @@ def _evenly(items: list, n: int) -> list:
     return [items[i] for i in evenly_spaced(len(items), n)]
 
 
-def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict]:
-    """Up to ``n`` manifest rows shared out equally over the groups of ``row[key]`` within
-    ``row["source"]`` (water-filling; two packages' ``ru`` folders are two voices).
+def balanced_pick(rows: list[dict], n: int) -> list[dict]:
+    """Up to ``n`` manifest rows shared out equally over their voices and pieces
+    (:func:`rtgan.data.dataset.voice_group`; water-filling).
 
     Every group gets ``min(len(group), q)`` rows, evenly spaced in manifest order, with ``q`` the
     largest quota whose total is at most ``n``; what is left of ``n`` goes one row at a time to
-    the groups that still have rows, in order of first appearance; a row without ``key`` is a
-    group of its own. A corpus whose speech is half one voice (the train split's full-band
+    the groups that still have rows, in order of first appearance; a row without a ``split_key`` is
+    a group of its own. A corpus whose speech is half one voice (the train split's full-band
     speech: 492 of 954 clips) then gives every voice its share instead of that voice half.
     Order of the result: manifest order.
 
@@ -287,7 +289,7 @@ def balanced_pick(rows: list[dict], n: int, key: str = "split_key") -> list[dict
         raise ValueError(f"balanced_pick: n must be >= 1, got {n}")
     groups: dict[tuple[str | None, str], list[int]] = {}
     for i, r in enumerate(rows):
-        groups.setdefault((r.get("source"), str(r[key])) if key in r else (None, f"\0{i}"), []).append(i)
+        groups.setdefault(voice_group(r), []).append(i)
     sizes = [len(g) for g in groups.values()]
     q = 0
     while q < max(sizes, default=0) and sum(min(s, q + 1) for s in sizes) <= n:

@@ -17,7 +17,14 @@ from torch.utils.data import Dataset
 
 from .common import EpochRNG
 
-__all__ = ["ClipDataset", "evenly_spaced", "load_manifest"]
+__all__ = ["ClipDataset", "evenly_spaced", "load_manifest", "voice_group"]
+
+
+def voice_group(row: dict) -> tuple[str | None, str]:
+    """The corpus's split unit of a manifest row: ``(source, split_key)`` (the voice of a speech
+    clip, the piece or kit of a music clip; two packages' ``ru`` folders are two voices), or
+    ``(source, path)`` for a row without a ``split_key`` (a group of its own)."""
+    return row.get("source"), str(row["split_key"] if "split_key" in row else row["path"])
 
 
 def evenly_spaced(count: int, n: int) -> np.ndarray:
@@ -132,16 +139,15 @@ class ClipDataset(EpochRNG, Dataset):
     def group_weights(self) -> np.ndarray:
         """Sampling weights, ``(len(self),)`` float64, that give every group of a domain an equal share.
 
-        A group is the manifest's ``split_key`` within its ``source`` (the voice of a speech clip,
-        the piece of a music clip; the unit the corpus splits by: two packages' ``ru`` folders are
-        two voices). Within a domain each of its ``G`` groups gets
+        A group is :func:`voice_group` (the manifest's ``split_key`` within its ``source``: the
+        unit the corpus splits by). Within a domain each of its ``G`` groups gets
         ``1 / G`` of the domain's weight, shared equally by the group's clips; each domain keeps
         the weight of its clip count, so ``weights.sum() == len(self)`` and the music/speech mix
         is unchanged. Rows without a ``split_key`` form one group per clip path.
         """
         from collections import Counter
 
-        keys = [(e.get("domain"), (e.get("source"), e.get("split_key", e["path"]))) for e in self.entries]
+        keys = [(e.get("domain"), voice_group(e)) for e in self.entries]
         per_group = Counter(keys)
         per_domain = Counter(d for d, _ in keys)
         groups_in_domain = Counter(d for d, _ in per_group)
