@@ -117,6 +117,72 @@ def test_progressive_schedule():
     assert [quick.schedule(s) for s in range(6)] == [(1, 1.0), (2, 1.0), (3, 1.0), (4, 1.0), (4, 1.0), (4, 1.0)]
 
 
+def test_recon_term_is_the_l1_to_the_real_image_at_the_current_level():
+    cls = registry.recipe("reverbsynth")
+    plain = cls(dataclasses.replace(cls.presets()["tiny"], recon_weight=0.0))
+    l1 = cls(dataclasses.replace(cls.presets()["tiny"], recon_weight=7.0))
+    torch.manual_seed(0)
+    nets = plain.networks()
+    mc = plain.model_cfg
+    step = 9  # level 3, fading in: the real image is pooled to the level and blended
+    level, alpha = plain.schedule(step)
+    assert level == 3 and alpha == 0.0
+    frames, mels = mc.resolution(mc.stages)
+    image = torch.randn(2, 2, frames, mels)
+    pitch, label = torch.tensor([0, 3]), torch.tensor([0, 1])
+    fake = torch.randn(2, 2, *mc.resolution(level))
+    plain.adversarial(step), l1.adversarial(step)  # the loop's first call in a step: sets the level
+    with torch.no_grad():
+        base, _ = plain.generator_loss(nets, (image, pitch, label), fake, step)
+        got, logs = l1.generator_loss(nets, (image, pitch, label), fake, step)
+        # by hand: normalise, 2x2 box pool to the level (one halving per missing stage), then the
+        # fade-in blend with alpha 0 (the pooled-and-repeated coarser image)
+        x = nets["generator"].normalise(image)
+        for _ in range(mc.stages - level):
+            x = (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2]) / 4
+        coarse = (x[..., 0::2, 0::2] + x[..., 1::2, 0::2] + x[..., 0::2, 1::2] + x[..., 1::2, 1::2]) / 4
+        x = coarse.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
+        want = (fake - x).abs().mean()
+    assert logs["recon"] == pytest.approx(float(want), rel=1e-5)
+    assert float(got - base) == pytest.approx(7.0 * float(want), rel=1e-4)
+    with pytest.raises(ValueError):
+        dataclasses.replace(cls.presets()["tiny"], recon_weight=-1.0)
+
+
+def test_balanced_conditioning_gives_pitch_and_label_the_latent_s_norm():
+    cfg = registry.make_config("reverbsynth", "tiny")
+    z = torch.randn(3, cfg.z_dim)
+    pitch, label = torch.tensor([0, 5, 9]), torch.tensor([1, 0, 1])
+    for balanced, gain in ((True, cfg.z_dim ** 0.5), (False, 1.0)):
+        g = registry.entry("reverbsynth").generator(dataclasses.replace(cfg, balanced_conditioning=balanced))
+        c = g._conditioning(z, pitch, label)
+        lat, one_p, one_l = c[:, :cfg.z_dim], c[:, cfg.z_dim:cfg.z_dim + cfg.n_pitches], c[:, cfg.z_dim + cfg.n_pitches:]
+        assert torch.allclose(lat.pow(2).mean(dim=1), torch.ones(3), atol=1e-5)  # pixel-normalised latent
+        assert torch.equal(one_p.argmax(1), pitch) and torch.equal(one_l.argmax(1), label)
+        assert torch.allclose(one_p.sum(1), torch.full((3,), gain)) and torch.allclose(one_l.sum(1), torch.full((3,), gain))
+        if balanced:  # as much norm as the latent's
+            assert torch.allclose(one_p.norm(dim=1), lat.norm(dim=1), rtol=1e-4)
+
+
+def test_recon_warmup_trains_the_generator_alone_on_the_l1_term():
+    cls = registry.recipe("reverbsynth")
+    r = cls(dataclasses.replace(cls.presets()["tiny"], recon_weight=3.0, recon_warmup_steps=2))
+    assert [r.adversarial(s) for s in range(4)] == [False, False, True, True]
+    nets = r.networks()
+    mc = r.model_cfg
+    image = torch.randn(2, 2, *mc.resolution(mc.stages))
+    batch = (image, torch.tensor([0, 3]), torch.tensor([0, 1]))
+    r.adversarial(1)
+    level, alpha = r.schedule(1)
+    fake = torch.randn(2, 2, *mc.resolution(level))
+    with torch.no_grad():
+        loss, logs = r.generator_loss(nets, batch, fake, 1)
+        want = (fake - r._real(nets, image, level, alpha)).abs().mean()
+    assert set(logs) == {"recon"} and float(loss) == pytest.approx(3.0 * float(want), rel=1e-6)
+    with pytest.raises(ValueError):
+        dataclasses.replace(cls.presets()["tiny"], recon_warmup_steps=5)  # without an L1 term
+
+
 def _harmonic_note(pitch: int, seconds: float, sr: int, tail: bool) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)

@@ -41,6 +41,11 @@ def test_the_lowest_loss_or_highest_snr_wins_ties_go_to_the_earliest(tmp_path):
     # a later minimum step leaves the earlier snapshots out (a progressive GAN grown to full size)
     assert select_snapshot(run, min_step=250).step == 300
     assert select_snapshot(run, min_step=250).candidates == [(300, 2.0)]
+    # and a maximum step: min == max releases that one snapshot (chosen elsewhere on validation)
+    assert select_snapshot(run, min_step=100, max_step=100).step == 100
+    assert select_snapshot(run, max_step=250).candidates == [(100, 3.0), (200, 2.0)]
+    with pytest.raises(FileNotFoundError, match="to step 50"):
+        select_snapshot(run, max_step=50)
 
 
 def test_release_copies_the_weights_and_records_the_choice(tmp_path):

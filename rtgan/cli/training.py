@@ -76,6 +76,12 @@ def add_parsers(sub) -> None:
                    help="weight lambda_c (unitless) of the content loss (mean squared distance of the frozen "
                         "content network's bottleneck features of output and target) in the generator loss; models "
                         f"with a content loss only, e.g. sr16-unet-c (default: {content.content_weight:g})")
+    t.add_argument("--lambda-recon", type=float, metavar="FLOAT",
+                   help="reverbsynth: weight of an L1 term between each generated IF-Mel image and the real one of "
+                        "the same pitch and label, beyond seed 004 (pix2pix's L1; default: 0)")
+    t.add_argument("--recon-warmup", type=int, metavar="STEPS",
+                   help="reverbsynth: the first STEPS generator steps train on that L1 term alone, without the "
+                        "critic (a regression warm start; needs --lambda-recon; default: 0)")
     t.add_argument("--content-net-sha256", metavar="HEX",
                    help="content hash (64 hex digits) of the frozen content network's checkpoint "
                         f"({content.content_net}.safetensors in --weights-dir), "
@@ -128,6 +134,9 @@ def add_parsers(sub) -> None:
     se.add_argument("--min-step", type=int, default=1,
                     help="consider snapshots from this step on, e.g. once a progressive GAN (reverbsynth) has grown "
                          "to full size (default: %(default)s)")
+    se.add_argument("--max-step", type=int,
+                    help="and up to this step; --min-step N --max-step N releases snapshot N, chosen elsewhere on the "
+                         "validation split (e.g. by rtgan eval --split val) (default: the last)")
     se.add_argument("--max-tonal-db", type=float, metavar="DB",
                     help="super-resolution models: only snapshots whose tonal figure (band-limited white noise in, "
                          "peak over the generated band's local median, dB; as rtgan eval reports it) is at most DB "
@@ -278,6 +287,7 @@ def cmd_train(args, argv) -> int:
                                ("--time-lowpass", "time_lowpass_hz", args.time_lowpass),
                                ("--stable-steps", "stable_steps", args.stable_steps),
                                ("--transition-steps", "transition_steps", args.transition_steps),
+                               ("--recon-warmup", "recon_warmup_steps", args.recon_warmup),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),
@@ -323,6 +333,11 @@ def cmd_train(args, argv) -> int:
             overrides["weights"] = dataclasses.replace(cfg.weights, **given)
         else:
             overrides.update({f"lambda_{k}": v for k, v in given.items()})
+    if args.lambda_recon is not None:
+        if "recon_weight" not in fields:
+            raise ValueError(f"model {args.model!r}'s training has no L1 term toward real notes (--lambda-recon); "
+                             f"models with one: {', '.join(_models_with_setting('recon_weight'))}")
+        overrides["recon_weight"] = args.lambda_recon
     for option, key, value in (("--lambda-content", "content_weight", args.lambda_content),
                                ("--content-net-sha256", "content_net_sha256",
                                 None if args.content_net_sha256 is None else args.content_net_sha256.lower())):
@@ -371,7 +386,8 @@ def _speech_png(path: str) -> Path:
 def cmd_select(args, argv) -> int:
     """``rtgan select``: :func:`rtgan.training.select.select_snapshot` then :func:`~rtgan.training.select.release`."""
     from ..training.select import describe, release, select_snapshot
-    sel = select_snapshot(args.run_dir, args.metric, args.min_step, max_tonal_db=args.max_tonal_db)
+    sel = select_snapshot(args.run_dir, args.metric, args.min_step, max_tonal_db=args.max_tonal_db,
+                          max_step=args.max_step)
     out = release(sel, args.out, command=common.command_line(argv))
     print(f"selected {sel.path.name}, {describe(sel)}; wrote {out}")
     return 0

@@ -12,7 +12,7 @@ progressive GAN's ``n_critic = 1``):
   generated images too; GANSynth's implementation, which the seed runs, weighs the critic's
   classifier on real images only, so it learns the data's pitches rather than the early
   generator's noise (``ac_on_fake`` restores Odena's form);
-* generator: ``L_G = -E[D(G(z, c))] + lambda_ac CE(C(G(z, c)), c)``;
+* generator: ``L_G = -E[D(G(z, c))] + lambda_ac CE(C(G(z, c)), c) + lambda_rec |G(z, c) - x|_1``;
 
 where ``c`` is the pitch and (beyond the seed) the processing label, each with its own
 classifier head and cross-entropy. Conditioning values are those of the real batch, so the
@@ -80,6 +80,10 @@ class ReverbSynthTrainConfig(TrainConfig):
             pixels, then sits where tanh's slope is 0.36, not on its asymptote (at ``m = 1`` the
             first shipped generator had slope < 0.05 on 62 % of its output pixels).
         split_val: the note set's split used for validation.
+        recon_weight: ``lambda_rec``, weight of the L1 term toward the real image of the same
+            conditioning (module docstring; 0: the seed's loss).
+        recon_warmup_steps: generator steps at the start trained on the L1 term alone, without
+            critic steps (needs ``recon_weight`` > 0; 0: none).
     """
 
     model: str = "reverbsynth"
@@ -99,14 +103,19 @@ class ReverbSynthTrainConfig(TrainConfig):
     transition_steps: int = 12500
     output_margin: float = 0.8
     split_val: str = "val"
+    recon_weight: float = 0.0
+    recon_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.stable_steps < 1 or self.transition_steps < 0:
             raise ValueError(f"reverbsynth: stable_steps must be >= 1 and transition_steps >= 0, got "
                              f"{self.stable_steps}, {self.transition_steps}")
+        if self.recon_warmup_steps < 0 or (self.recon_warmup_steps and not self.recon_weight > 0):
+            raise ValueError(f"reverbsynth: recon_warmup_steps must be >= 0 and needs recon_weight > 0, got "
+                             f"{self.recon_warmup_steps}, {self.recon_weight}")
         if not 0.0 < self.output_margin <= 1.0:
             raise ValueError(f"reverbsynth: output_margin must be in (0, 1], got {self.output_margin!r}")
-        for name in ("lr", "gp_weight", "drift", "ac_weight"):
+        for name in ("lr", "gp_weight", "drift", "ac_weight", "recon_weight"):
             v = getattr(self, name)
             if not (v >= 0.0 and v < float("inf")):
                 raise ValueError(f"reverbsynth: {name} must be a finite number >= 0, got {v!r}")
@@ -230,7 +239,7 @@ class ReverbSynthRecipe(Recipe):
     def adversarial(self, step: int) -> bool:
         # the loop calls this first in every step: the progressive schedule follows it
         self._step = step
-        return True
+        return step >= self.cfg.recon_warmup_steps
 
     def stage(self, step: int) -> str:
         level, alpha = self.schedule(step)
@@ -294,14 +303,27 @@ class ReverbSynthRecipe(Recipe):
                       "level": float(level) + alpha - 1.0}
 
     def generator_loss(self, nets: Nets, batch: Batch, out: Any, step: int) -> tuple[torch.Tensor, dict[str, float]]:
-        _, pitch, label = batch
+        image, pitch, label = batch
+        if step < self.cfg.recon_warmup_steps:  # the regression warm start: the L1 term alone
+            recon = self._recon(nets, image, out, step)
+            return self.cfg.recon_weight * recon, {"recon": float(recon.detach())}
         s_f, p_f, l_f = self._critic(nets)(out)
         ac = auxiliary_classifier_loss(p_f, pitch)
         if self.model_cfg.labels:
             ac = ac + auxiliary_classifier_loss(l_f, label)
         loss = -s_f.mean() + self.cfg.ac_weight * ac
-        return loss, {"g_adv": float(-s_f.mean().detach()), "ac_gen": float(ac.detach()),
-                      "ac_pitch": float((p_f.argmax(1) == pitch).float().mean())}
+        logs = {"g_adv": float(-s_f.mean().detach()), "ac_gen": float(ac.detach()),
+                "ac_pitch": float((p_f.argmax(1) == pitch).float().mean())}
+        if self.cfg.recon_weight:
+            recon = self._recon(nets, image, out, step)
+            loss = loss + self.cfg.recon_weight * recon
+            logs["recon"] = float(recon.detach())
+        return loss, logs
+
+    def _recon(self, nets: Nets, image: torch.Tensor, out: torch.Tensor, step: int) -> torch.Tensor:
+        """Mean ``|G(z, c) - x|`` against the real images at ``step``'s level (module docstring)."""
+        level, alpha = self.schedule(step)
+        return torch.mean(torch.abs(out.float() - self._real(nets, image, level, alpha).float()))
 
     def validate(self, nets: Nets, val: Batch) -> dict[str, float]:
         """Metrics on the validation notes, fixed latents (seed 0), at the current level.

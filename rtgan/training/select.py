@@ -55,11 +55,13 @@ def snapshot_tonal_db(path: str | Path) -> float:
 
 
 def select_snapshot(run_dir: str | Path, metric: str = "loss", min_step: int = 1, max_tonal_db: float | None = None,
-                    tonal: Callable[[Path], float] = snapshot_tonal_db) -> Selection:
+                    tonal: Callable[[Path], float] = snapshot_tonal_db, max_step: int | None = None) -> Selection:
     """The snapshot of ``run_dir`` with the best validation ``metric`` (ties: the earliest).
 
     ``min_step``: only snapshots from this step on are candidates (a progressive GAN's
     validation metric compares like with like only once it has grown to full size).
+    ``max_step``: and only up to this step (``min_step == max_step``: that one snapshot, chosen
+    elsewhere on the validation split, e.g. by ``rtgan eval --split val``).
 
     ``max_tonal_db``: a release gate for super-resolution models (issue 13: no shipped SR
     model may leave a tone more than 6 dB above the generated band's floor). Each candidate's
@@ -89,10 +91,11 @@ def select_snapshot(run_dir: str | Path, metric: str = "loss", min_step: int = 1
         value = meta.get("metrics", {}).get("val", {}).get(metric)
         step = meta.get("steps")
         if weights.exists() and isinstance(step, int) and step >= max(1, min_step) and isinstance(value, (int, float)) \
-                and math.isfinite(value):
+                and math.isfinite(value) and (max_step is None or step <= max_step):
             rows.append((step, float(value), weights))
     if not rows:
-        raise FileNotFoundError(f"{snaps}: no snapshot from step {max(1, min_step)} on with a finite validation "
+        raise FileNotFoundError(f"{snaps}: no snapshot from step {max(1, min_step)} on"
+                                + ("" if max_step is None else f" to step {max_step}") + " with a finite validation "
                                 f"{metric!r}")
     rows.sort(key=lambda r: r[0])
     candidates = [(s, v) for s, v, _ in rows]
