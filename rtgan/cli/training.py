@@ -288,6 +288,7 @@ def cmd_train(args, argv) -> int:
                                ("--stable-steps", "stable_steps", args.stable_steps),
                                ("--transition-steps", "transition_steps", args.transition_steps),
                                ("--recon-warmup", "recon_warmup_steps", args.recon_warmup),
+                               ("--lambda-recon", "recon_weight", args.lambda_recon),
                                ("--min-bandwidth", "min_bandwidth_hz", args.min_bandwidth),
                                ("--ckpt-every", "ckpt_every", args.ckpt_every),
                                ("--val-every", "val_every", args.val_every),
@@ -333,11 +334,6 @@ def cmd_train(args, argv) -> int:
             overrides["weights"] = dataclasses.replace(cfg.weights, **given)
         else:
             overrides.update({f"lambda_{k}": v for k, v in given.items()})
-    if args.lambda_recon is not None:
-        if "recon_weight" not in fields:
-            raise ValueError(f"model {args.model!r}'s training has no L1 term toward real notes (--lambda-recon); "
-                             f"models with one: {', '.join(_models_with_setting('recon_weight'))}")
-        overrides["recon_weight"] = args.lambda_recon
     for option, key, value in (("--lambda-content", "content_weight", args.lambda_content),
                                ("--content-net-sha256", "content_net_sha256",
                                 None if args.content_net_sha256 is None else args.content_net_sha256.lower())):

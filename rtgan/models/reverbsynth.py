@@ -6,8 +6,9 @@ are their Tables 3 and 4 (GANSynth's progressive GAN, Karras et al. 2018):
 
 * **generator** (Table 3): ``z`` (256, spherical Gaussian, pixel-normalised) concatenated with
   a one-hot pitch (and, beyond the seed, a one-hot processing label, ``dry``/``reverb``: the
-  seed's own "future work"; both scaled to the latent's norm, ``balanced_conditioning``), mapped to a ``start_frames x start_mels`` map (the seed's 2x16
-  conv on the zero-padded 1x1 input, which is a dense layer), then stages of 2x2 nearest
+  seed's own "future work"; both scaled to the latent's norm, ``balanced_conditioning``),
+  mapped to a ``start_frames x start_mels`` map (the seed's 2x16 conv on the zero-padded 1x1
+  input, which is a dense layer), then stages of 2x2 nearest
   ("box") upsampling and two 3x3 convolutions, each followed by leaky ReLU (0.2) and pixel
   normalisation (Karras et al. 2018 Sec. 4.2); a 1x1 convolution and tanh give the two
   IF-Mel channels (log mel magnitude and mel instantaneous frequency, :func:`rtgan.dsp.ifmel`)
