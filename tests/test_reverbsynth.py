@@ -183,6 +183,16 @@ def test_recon_warmup_trains_the_generator_alone_on_the_l1_term():
         dataclasses.replace(cls.presets()["tiny"], recon_warmup_steps=5)  # without an L1 term
 
 
+def test_critic_warmup_trains_the_critic_over_the_last_steps_of_the_regression():
+    cls = registry.recipe("reverbsynth")
+    r = cls(dataclasses.replace(cls.presets()["tiny"], recon_weight=1.0, recon_warmup_steps=3, disc_warmup_steps=1))
+    assert [r.critic_trains(s) for s in range(5)] == [False, False, True, True, True]
+    assert [r.adversarial(s) for s in range(5)] == [False, False, False, True, True]
+    assert [r.stage(s).split(",")[0] for s in (0, 2, 3)] == ["reconstruction", "critic warm-up", "adversarial"]
+    with pytest.raises(ValueError):  # a critic warm-up longer than the regression it is part of
+        dataclasses.replace(cls.presets()["tiny"], recon_weight=1.0, recon_warmup_steps=3, disc_warmup_steps=4)
+
+
 def _harmonic_note(pitch: int, seconds: float, sr: int, tail: bool) -> np.ndarray:
     t = np.arange(int(seconds * sr)) / sr
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)

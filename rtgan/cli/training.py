@@ -64,7 +64,7 @@ def add_parsers(sub) -> None:
     t.add_argument("--disc-warmup", type=int, metavar="STEPS",
                    help="the last STEPS of those also train the discriminators, whose gradient does not yet reach the "
                         "generator: fresh discriminators facing an --init-from generator learn to judge it first "
-                        "(sr-hifigan, reverb models; default 0)")
+                        "(sr-hifigan, reverb models; reverbsynth: the last STEPS of --recon-warmup; default 0)")
     for name, field_name, what in (("adv", "adv", "LSGAN generator loss"), ("flat", "flat", "spectral-flatness loss"),
                                    ("time", "time", "time-domain MSE"), ("stft", "stft", "multi-resolution STFT loss"),
                                    ("mel", "mel", "mel L1 loss"), ("fm", "feature_matching", "feature-matching loss")):

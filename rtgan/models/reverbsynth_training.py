@@ -82,8 +82,13 @@ class ReverbSynthTrainConfig(TrainConfig):
         split_val: the note set's split used for validation.
         recon_weight: ``lambda_rec``, weight of the L1 term toward the real image of the same
             conditioning (module docstring; 0: the seed's loss).
-        recon_warmup_steps: generator steps at the start trained on the L1 term alone, without
-            critic steps (needs ``recon_weight`` > 0; 0: none).
+        recon_warmup_steps: generator steps at the start trained on the L1 term alone (needs
+            ``recon_weight`` > 0; 0: none).
+        disc_warmup_steps: of those, the last this many also train the critic (its gradient does
+            not yet reach the generator): its pitch and label classifiers learn the real notes and
+            its score learns the regression's output before the generator is judged, so the first
+            adversarial steps push toward the data, not along a random critic's gradient
+            (at most ``recon_warmup_steps``; 0: none).
     """
 
     model: str = "reverbsynth"
@@ -105,6 +110,7 @@ class ReverbSynthTrainConfig(TrainConfig):
     split_val: str = "val"
     recon_weight: float = 0.0
     recon_warmup_steps: int = 0
+    disc_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.stable_steps < 1 or self.transition_steps < 0:
@@ -113,6 +119,9 @@ class ReverbSynthTrainConfig(TrainConfig):
         if self.recon_warmup_steps < 0 or (self.recon_warmup_steps and not self.recon_weight > 0):
             raise ValueError(f"reverbsynth: recon_warmup_steps must be >= 0 and needs recon_weight > 0, got "
                              f"{self.recon_warmup_steps}, {self.recon_weight}")
+        if not 0 <= self.disc_warmup_steps <= self.recon_warmup_steps:
+            raise ValueError(f"reverbsynth: disc_warmup_steps must be in 0..recon_warmup_steps "
+                             f"({self.recon_warmup_steps}), got {self.disc_warmup_steps}")
         if not 0.0 < self.output_margin <= 1.0:
             raise ValueError(f"reverbsynth: output_margin must be in (0, 1], got {self.output_margin!r}")
         for name in ("lr", "gp_weight", "drift", "ac_weight", "recon_weight"):
@@ -241,10 +250,13 @@ class ReverbSynthRecipe(Recipe):
         self._step = step
         return step >= self.cfg.recon_warmup_steps
 
+    def critic_trains(self, step: int) -> bool:
+        return step >= self.cfg.recon_warmup_steps - self.cfg.disc_warmup_steps
+
     def stage(self, step: int) -> str:
         level, alpha = self.schedule(step)
         frames, mels = self.model_cfg.resolution(level)
-        return f"level {level} ({frames}x{mels})" + (" fading in" if alpha < 1.0 else "")
+        return f"{super().stage(step)}, level {level} ({frames}x{mels})" + (" fading in" if alpha < 1.0 else "")
 
     # -- initialisation ------------------------------------------------------------------------
     def initialise(self, nets: Nets, next_batch: Callable[[], Batch]) -> dict | None:
