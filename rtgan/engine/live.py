@@ -268,11 +268,18 @@ class LiveProcessor(BlockCounters):
         self.params.jump("wet", value)
 
     def warmup(self, blocks: int = 50) -> None:
-        """Run silence through everything (first calls of a runtime are slow), then reset."""
+        """Run silence through everything (first calls of a runtime are slow), start the
+        state-parameter worker and make each state parameter's tensor once in it, then reset.
+
+        Starting a thread blocks its starter until the thread runs, which on a busy machine
+        outlasts a block: the audio callback must never be the one to start it."""
         z = np.zeros((self.block_size, self.channels), np.float32)
         out = np.zeros_like(z)
         for _ in range(blocks):
             self.process(z, out)
+        for name in self._state_params:
+            default = self.params.declaration(name).default
+            self._state_pool().submit(self.model.parameter_state, name, default, self.channels).result()
         self.reset()
 
     def reset(self) -> None:
