@@ -56,6 +56,24 @@ def test_morph_rerenders_in_the_background_and_swaps_the_notes():
     assert cache.renders == 2
 
 
+def test_requests_start_no_thread_and_a_failed_render_keeps_the_notes(monkeypatch):
+    """The audio callback requests re-renders; Thread.start() waits for the new thread to run,
+    so the worker is started with the cache, never by a request."""
+    cache = NoteCache(_model(), seeds=(3, 4), morph_steps=4)
+    started = []
+    real_start = threading.Thread.start
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self)))
+    for v in (0.5, 1.0, 0.0):
+        cache.request(v)
+        cache.wait()
+    assert started == [] and cache.renders == 4 and cache.morph == 0.0
+    before = cache.notes
+    monkeypatch.setattr(cache, "render", lambda q: 1 / 0)
+    cache.request(0.75)
+    cache.wait(10)
+    assert isinstance(cache.error, ZeroDivisionError) and cache.notes is before and cache.morph == 0.0
+
+
 def _run(vp, blocks):
     z = np.zeros((vp.block_size, vp.channels), np.float32)
     out = np.zeros_like(z)

@@ -71,6 +71,7 @@ class NoteCache:
     Attributes:
         notes: ``{(midi pitch, label index): (samples,) float32}`` of the current morph.
         morph: the morph value :attr:`notes` was rendered at.
+        error: the exception of the last failed re-render, or ``None``.
     """
 
     def __init__(self, model: Any, seeds: tuple[int, int] = (0, 1), morph_steps: int = 16,
@@ -88,10 +89,16 @@ class NoteCache:
         self.morph = 0.0
         self.last_render_s = 0.0
         self.notes = self.render(0.0)
-        self._job: threading.Thread | None = None
+        self.error: Exception | None = None
         self._wanted: float | None = None
         self._lock = threading.Lock()
+        self._wake = threading.Event()  # a request waits for the worker
+        self._idle = threading.Event()  # no request pending and no render running
+        self._idle.set()
         self.renders = 1
+        # started here, never from a callback: Thread.start() waits until the thread runs
+        self._worker = threading.Thread(target=self._work, name="rtgan-notes", daemon=True)
+        self._worker.start()
 
     def quantise(self, morph: float) -> float:
         """``morph`` (clipped to [0, 1]) on the cache's grid of :attr:`morph_steps` steps."""
@@ -122,34 +129,38 @@ class NoteCache:
         return out
 
     def request(self, morph: float) -> None:
-        """Re-render at ``morph`` in a worker thread if it moved by a grid step; the newest request wins."""
+        """Re-render at ``morph`` in the worker thread if it moved by a grid step; the newest
+        request wins. Cheap enough for an audio callback: a flag under a lock, no thread started."""
         q = self.quantise(morph)
         with self._lock:
-            if q == self.morph and self._job is None:
+            if q == self.morph and self._idle.is_set():
                 return
             self._wanted = q
-            if self._job is None:
-                self._job = threading.Thread(target=self._work, name="rtgan-notes", daemon=True)
-                self._job.start()
+            self._idle.clear()
+        self._wake.set()
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                q = self._wanted
-                if q is None or q == self.morph:
-                    self._job = None
-                    return
-                self._wanted = None
-            notes = self.render(q)
-            with self._lock:
-                self.notes, self.morph = notes, q  # a reference swap: the callback sees old or new
-                self.renders += 1
+            self._wake.wait()
+            self._wake.clear()  # before looking at the request: a later one sets it again
+            while True:
+                with self._lock:
+                    q, self._wanted = self._wanted, None
+                    if q is None or q == self.morph:
+                        self._idle.set()
+                        break
+                try:
+                    notes = self.render(q)
+                except Exception as e:  # the old notes keep playing; the error is kept for the caller
+                    self.error = e
+                    continue
+                with self._lock:
+                    self.notes, self.morph = notes, q  # a reference swap: the callback sees old or new
+                    self.renders += 1
 
     def wait(self, timeout: float = 60.0) -> None:
-        """Block until no re-render is running (offline use and tests)."""
-        job = self._job
-        if job is not None:
-            job.join(timeout)
+        """Block until no re-render is pending or running (offline use and tests)."""
+        self._idle.wait(timeout)
 
 
 class VoiceProcessor(BlockCounters):
