@@ -61,6 +61,38 @@ def add_parsers(sub) -> None:
     pr.add_argument("--workers", type=int, default=2, help="rendering processes (default: %(default)s)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    pk = data.add_parser("pack", help="a size-bounded copy of a corpus, to carry to a machine that cannot build one",
+                         description="Copy a subset of a corpus into a new corpus folder that rtgan train --data reads "
+                                     "unchanged: each split gets a share of the budget (train 85 %, val 15 %), "
+                                     "filled round-robin over its voices and pieces (one clip of each in turn), "
+                                     "as 16-bit FLAC. For a lent GPU, whose command carries at most 64 MiB and "
+                                     "reaches no network (README, 'Training on a lent GPU').")
+    pk.add_argument("corpus", help="source corpus folder (from 'rtgan data build')")
+    pk.add_argument("--out", required=True, help="the pack's folder (new, or empty)")
+    pk.add_argument("--max-mib", type=float, required=True, metavar="MIB",
+                    help="size budget of the pack's audio, MiB (2^20 bytes)")
+    pk.add_argument("--splits", nargs="+", default=["train", "val"], choices=("train", "val", "test"),
+                    help="splits to pack (default: %(default)s)")
+    pk.add_argument("--domain", choices=("music", "speech"), default=None,
+                    help="keep only this domain (default: both)")
+    pk.add_argument("--max-seconds", type=float, default=None, metavar="S",
+                    help="cut each clip to its first S seconds, so more voices and pieces fit (default: whole clips)")
+    pk.add_argument("--min-bandwidth", type=float, default=0.0, metavar="HZ",
+                    help="keep clips whose measured bandwidth is at least HZ, as rtgan train --min-bandwidth "
+                         "(sr-hifigan trains on >= 16000; default: %(default)s)")
+    pk.add_argument("--seed", type=int, default=0, help="order of groups and clips (default: %(default)s)")
+    pk.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def cmd_data_pack(args) -> int:
+    from ..data.pack import pack_corpus
+    meta = pack_corpus(args.corpus, args.out, args.max_mib, tuple(args.splits), args.domain, args.max_seconds,
+                       args.min_bandwidth, args.seed, progress=not args.quiet)
+    parts = [f"{s} {v['clips']} clips of {v['groups']} groups, {v['seconds'] / 60:.1f} min, {v['mib']:.1f} MiB"
+             for s, v in meta["splits"].items()]
+    print(f"{args.out}: {'; '.join(parts)}")
+    return 0
+
 
 def cmd_data_pairs(args) -> int:
     from ..data.common import SPLITS

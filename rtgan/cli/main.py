@@ -160,6 +160,8 @@ def _run(parser: argparse.ArgumentParser, args, argv: list[str] | None) -> int:
         if args.command == "data":
             if args.data_command == "pairs":
                 return corpus.cmd_data_pairs(args)
+            if args.data_command == "pack":
+                return corpus.cmd_data_pack(args)
             return corpus.cmd_data_notes(args) if args.data_command == "notes" else corpus.cmd_data_build(args)
         if args.command == "train":
             return training.cmd_train(args, argv)
