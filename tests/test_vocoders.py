@@ -104,6 +104,34 @@ def test_melgan_live_preset_has_no_lookahead_and_vocode_maps_frames_to_hops():
         g.vocode(torch.randn(2, 80, 5))
 
 
+def test_frame_level_is_the_log_rms_of_the_mel_magnitudes_and_gains_are_interpolated_linearly():
+    m = registry.build("voc-melgan", "live").eval()
+    mel = torch.randn(2, 128, 5) - 2.0
+    want = 0.5 * np.log10(np.mean(10.0 ** (2.0 * mel.double().numpy()), axis=1, keepdims=True))
+    np.testing.assert_allclose(m.frame_level(mel).numpy(), want, rtol=1e-5, atol=1e-5)
+    hop = m.config.mel.hop_length
+    g = m.level_up(torch.tensor([[[2.0, 2.0, 4.0, 4.0]]]))[0, 0]  # causal: frame t -> hop t ends on it
+    assert g.shape == (4 * hop,) and not g.requires_grad
+    ramp = torch.arange(1, hop + 1, dtype=torch.float32) / hop
+    torch.testing.assert_close(g[:hop], 2.0 * ramp)  # from 0 before the first frame
+    torch.testing.assert_close(g[hop: 2 * hop], torch.full((hop,), 2.0))  # constant frames stay constant
+    torch.testing.assert_close(g[2 * hop: 3 * hop], 2.0 + 2.0 * ramp)  # a straight line between frames
+    torch.testing.assert_close(g[3 * hop:], torch.full((hop,), 4.0))
+
+
+@pytest.mark.parametrize("preset", ["tiny", "live"])
+def test_frame_gain_applies_the_input_level_exactly(preset):
+    """A louder input (all mel bins up by log10 a) leaves the generator's level-free input as it
+    is, so the output before its tanh is a times louder: the level is not learnt."""
+    torch.manual_seed(0)
+    m = registry.build("voc-melgan", preset).eval()
+    mel = m.mel(0.01 * torch.randn(1, 1, 16 * 256))
+    assert float(mel.min()) > m.config.mel.log_floor + 1.0  # away from the floor, which is not scaled
+    with torch.no_grad():
+        quiet, loud = m.synthesize(mel), m.synthesize(mel + 1.0)  # a = 10
+    torch.testing.assert_close(torch.atanh(loud), 10.0 * torch.atanh(quiet), rtol=1e-3, atol=1e-6)
+
+
 def test_config_refuses_ratios_that_miss_the_hop():
     with pytest.raises(ValueError, match="hop length"):
         MelGANConfig(ratios=(8, 8, 2))
