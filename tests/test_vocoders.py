@@ -321,6 +321,26 @@ from rtgan.models.voc_multiscale_training import (BandDiscriminator, BandDiscrim
                                                   VocMultiScaleRecipe, seed_feature_matching)
 
 
+def test_multiscale_band_levels_read_the_mel_bins_of_their_band_and_scale_exactly():
+    from rtgan.models.voc_multiscale import PRESETS, band_bins
+    from rtgan.dsp import hz_to_mel, mel_to_hz
+    c = PRESETS["live"]
+    bins = [band_bins(c, k) for k in range(c.bands)]
+    assert sorted(torch.cat(bins).tolist()) == list(range(c.mel.n_mels))  # a partition of the mel bins
+    centres = mel_to_hz(torch.linspace(0.0, float(hz_to_mel(11025.0)), 130))[1:-1]
+    for k, b in enumerate(bins):
+        lo, hi = (0.0, 689.0625 * 2 ** k) if k == 0 else (689.0625 * 2 ** (k - 1), 689.0625 * 2 ** k)
+        assert float(centres[b].min()) >= lo and float(centres[b].max()) < hi
+    torch.manual_seed(0)
+    m = registry.build("voc-multiscale", "live").eval()
+    mel = m.mel(0.01 * torch.randn(1, 1, 16 * 256))
+    assert float(mel.min()) > c.mel.log_floor + 1.0
+    with torch.no_grad():
+        quiet, loud = m.bands(mel), m.bands(mel + 1.0)  # every band 10 times louder, nothing else
+    for q, lo in zip(quiet, loud):
+        torch.testing.assert_close(lo, 10.0 * q, rtol=1e-4, atol=1e-7)
+
+
 def test_multiscale_paper_preset_is_seed_003():
     c = registry.make_config("voc-multiscale", "paper")
     assert [c.band_rate(k) for k in range(5)] == [1378.125, 2756.25, 5512.5, 11025.0, 22050.0]

@@ -24,14 +24,13 @@ lookahead 0 the stream's latency is its block alone.
 """
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
+from .layers.framegain import frame_level, linear_interpolator
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -147,17 +146,6 @@ class ResidualBlock(nn.Module):
         return self.conv.reach(r)
 
 
-def _interpolator(hop: int, padding: str) -> TransposedConv1d:
-    """A fixed transposed conv (stride ``hop``, kernel ``2 hop``, triangle weights summing to one
-    at every output sample): linear interpolation between consecutive frames. Not trained."""
-    up = TransposedConv1d(1, 1, 2 * hop, hop, padding, bias=False)
-    j = torch.arange(2 * hop, dtype=torch.float32)
-    with torch.no_grad():
-        up.conv.weight.copy_((torch.minimum(j + 1, 2 * hop - 1 - j) / hop).view(1, 1, -1))
-    up.conv.weight.requires_grad_(False)
-    return up
-
-
 @register("voc-melgan", MelGANConfig, PRESETS,
           description="MelGAN vocoder for music from 128-bin log-mel at 22.05 kHz (Kumar et al. 2019; seed 003)")
 class MelGANGenerator(MelVocoder):
@@ -184,12 +172,11 @@ class MelGANGenerator(MelVocoder):
                                              for d in c.dilations))
         self.conv_out = PaddedConv1d(ch, 1, c.output_kernel, c.padding)
         self.holds = nn.ModuleList(Hold1d(r) for r in c.ratios) if c.upsample_hold else None
-        self.level_up = _interpolator(c.mel.hop_length, c.padding) if c.frame_gain else None
+        self.level_up = linear_interpolator(c.mel.hop_length, c.padding) if c.frame_gain else None
 
     def frame_level(self, mel: torch.Tensor) -> torch.Tensor:
-        """``L_t = 0.5 log10(mean_k 10**(2 mel_kt))``: ``(batch, 1, frames)`` from a log10 mel ``(batch, n_mels, frames)``."""
-        ln10 = math.log(10.0)
-        return 0.5 * (torch.logsumexp(2.0 * ln10 * mel, dim=1, keepdim=True) - math.log(mel.shape[1])) / ln10
+        """The frame levels ``L_t`` (:func:`.layers.framegain.frame_level`): ``(batch, 1, frames)``."""
+        return frame_level(mel)
 
     def _hold(self, i: int, h: torch.Tensor) -> torch.Tensor:
         return h if self.holds is None else self.holds[i](h)

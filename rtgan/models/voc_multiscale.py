@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
+from .layers.framegain import frame_level, linear_interpolator
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -71,6 +72,12 @@ class MultiScaleConfig:
         upsample_hold: a zero-order hold of ``f`` taps after each transposed conv of stride ``f``
             (:class:`.layers.Hold1d`, Sugawara et al. 2018; not in seed 003): removes the buzz at
             the mel frame rate that the transposed convs' phases leave early in training.
+        frame_gain: each band generator reads the mel with its band's frame level ``L_kt``
+            subtracted (the log10 RMS of the mel bins whose centres lie in the band,
+            :func:`.layers.framegain.frame_level`) and its band is multiplied by the gain
+            ``10**L_kt`` interpolated linearly over the band samples of each frame
+            (:func:`.layers.framegain.linear_interpolator`; causal in the live preset, no added
+            latency): the level of every band is exact instead of learnt. Not in seed 003.
 
     Raises:
         ValueError: factors that do not give rates doubling up to the full rate, sizes < 1, or
@@ -89,6 +96,7 @@ class MultiScaleConfig:
     resample_half_width: int = 8
     resample_beta: float = 8.0
     upsample_hold: bool = False
+    frame_gain: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.mel, dict):
@@ -123,6 +131,11 @@ class MultiScaleConfig:
     def band_rate(self, k: int) -> float:
         """Sample rate of band ``k`` in Hz."""
         return self.sample_rate / self.decimation(k)
+
+    def band_edges(self, k: int) -> tuple[float, float]:
+        """The content of band ``k`` in Hz: ``[rate / 4, rate / 2)`` of its rate, from 0 for the lowest."""
+        r = self.band_rate(k)
+        return (0.0 if k == 0 else r / 4, r / 2)
 
     def band_gain(self, k: int) -> float:
         """Seed 003's unit of band ``k``: its true amplitude times ``sqrt(decimation)``."""
@@ -199,10 +212,23 @@ PRESETS = {
     # causal mel, generators and filter banks for one CPU thread: 64 channels; the interpolators'
     # lookahead (4 band samples of the lowest band: 64 samples, 2.9 ms) is the model's latency
     "live": MultiScaleConfig(mel=MelConfig(lookahead=0), channels=64, padding="causal", resample_half_width=4,
-                             upsample_hold=True),
+                             upsample_hold=True, frame_gain=True),
     # for tests: centred, small
-    "tiny": MultiScaleConfig(mel=MelConfig(lookahead=384), channels=8, filters=16, taps=16, resample_half_width=2),
+    "tiny": MultiScaleConfig(mel=MelConfig(lookahead=384), channels=8, filters=16, taps=16, resample_half_width=2,
+                             frame_gain=True),
 }
+
+
+def band_bins(config: MultiScaleConfig, k: int) -> torch.Tensor:
+    """Indices of the mel bins whose centre frequencies lie in band ``k``
+    (:meth:`MultiScaleConfig.band_edges`); the nearest bin where none does."""
+    from ..dsp import hz_to_mel, mel_to_hz
+    m = config.mel
+    fmax = m.fmax if m.fmax is not None else m.sample_rate / 2
+    centres = mel_to_hz(torch.linspace(float(hz_to_mel(m.fmin)), float(hz_to_mel(fmax)), m.n_mels + 2))[1:-1]
+    lo, hi = config.band_edges(k)
+    idx = torch.nonzero((centres >= lo) & (centres < hi)).flatten()
+    return idx if idx.numel() else torch.argmin((centres - (lo + hi) / 2).abs()).view(1)
 
 
 class BandGenerator(nn.Module):
@@ -221,33 +247,46 @@ class BandGenerator(nn.Module):
         self.bank = TransposedConv1d(c.filters, 1, c.taps, 1, c.padding, bias=False)
         self.bank.conv.weight.data.copy_(torch.from_numpy(filter_bank(c, k)).float()[:, None, :])
         self.bank.conv.weight.requires_grad_(False)
+        self.level_up = linear_interpolator(math.prod(c.factors[k]), c.padding) if c.frame_gain else None
+        self.register_buffer("level_bins", band_bins(c, k), persistent=False)
+
+    def level(self, mel: torch.Tensor) -> torch.Tensor:
+        """The band's frame levels ``L_kt``: ``(batch, 1, frames)``."""
+        return frame_level(mel, self.level_bins)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.embed(mel))
+        level = self.level(mel) if self.level_up is not None else None
+        h = self.act(self.embed(mel if level is None else mel - level))
         for i, up in enumerate(self.ups):
             h = up(h)
             if self.holds is not None:
                 h = self.holds[i](h)
             h = self.act(h)
-        return self.bank(h)
+        return self.bank(h) if level is None else self.bank(h) * self.level_up(10.0 ** level)
 
     def stream(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
-        h, d = cached_conv(self.embed, mel, delay, cur)
+        level = self.level(mel) if self.level_up is not None else None
+        h, d = cached_conv(self.embed, mel if level is None else mel - level, delay, cur)
         h = self.act(h)
         for i, up in enumerate(self.ups):
             h, d = up.stream(h, d, cur)
             if self.holds is not None:
                 h, d = self.holds[i].stream(h, d, cur)
             h = self.act(h)
-        return self.bank.stream(h, d, cur)
+        b, d = self.bank.stream(h, d, cur)
+        if level is None:
+            return b, d
+        (b, gain), d = align([(b, d), self.level_up.stream(10.0 ** level, delay, cur)], cur)
+        return b * gain, d
 
     def reach(self, r: Reach) -> Reach:
-        r = self.embed.reach(r)
+        r0, r = r, self.embed.reach(r)
         for i, up in enumerate(self.ups):
             r = up.reach(r)
             if self.holds is not None:
                 r = self.holds[i].reach(r)
-        return self.bank.reach(r)
+        r = self.bank.reach(r)
+        return r if self.level_up is None else r.merge(self.level_up.reach(r0))
 
 
 class Upsampler(nn.Module):
