@@ -88,7 +88,7 @@ class VocoderResult:
             ``griffin-lim``.
         clips: per clip ``path``, ``source``, ``seconds`` and ``scores: estimate -> metric -> value``.
         metrics: the metrics computed.
-        example: ``{"path", "target", "griffin-lim", first model -> audio}`` (22.05 kHz arrays) of
+        example: ``{"path", "target", "griffin-lim", each model's label -> audio}`` (22.05 kHz arrays) of
             the densest clip of at least 5 s, for the spectrogram picture.
         timing: seconds in total and in ViSQOL.
     """
@@ -181,15 +181,14 @@ def evaluate_vocoders(models: dict[str, Generator], corpus: str | Path, split: s
             continue  # silent or shorter than four hops: nothing to score
         y = (0.95 * y / peak).astype(np.float32)
         yt = torch.from_numpy(y)[None, None]
-        scores = {}
+        scores, outs = {}, {}
         with torch.no_grad():
             mel = metric_mel(yt)[0].numpy()
             for label, m in models.items():
                 dev = next(m.parameters()).device
                 est = m.eval()(yt.to(dev))[0, 0].float().cpu().numpy()
                 scores[label] = score(est, y)
-                if label == next(iter(models)):
-                    first_out = est
+                outs[label] = est
         t0 = time.perf_counter()
         gl = griffin_lim(mel, ref_cfg)
         timing["griffin_lim_seconds"] += time.perf_counter() - t0
@@ -200,7 +199,7 @@ def evaluate_vocoders(models: dict[str, Generator], corpus: str | Path, split: s
         energy = float(np.mean(y.astype(np.float64) ** 2)) + (1.0 if len(y) >= 5 * sr else 0.0)
         if energy > loudest:
             loudest = energy
-            example = {"path": r["path"], "target": y, BASELINE: gl, next(iter(models)): first_out}
+            example = {"path": r["path"], "target": y, BASELINE: gl, **outs}
     if not clips:
         raise ValueError(f"no scorable {domain} clip in the {split} split of {corpus}")
     seconds = float(sum(c["seconds"] for c in clips))

@@ -801,8 +801,8 @@ def _cmd_eval_vocoders(args, argv, models: dict) -> int:
         ex = result.example
         try:
             from ..plots import spectrogram_png
-            first = next(iter(models))
-            spectrogram_png(args.png, {"target (the clip)": ex["target"], f"{first} (from its mel)": ex[first],
+            spectrogram_png(args.png, {"target (the clip)": ex["target"],
+                                       **{f"{label} (from its mel)": ex[label] for label in models},
                                        f"{BASELINE} (60 iterations, same mel)": ex[BASELINE]},
                             next(iter(models.values())).sample_rate_out, title=f"{ex['path']}", n_fft=1024,
                             hop_length=256)
