@@ -59,11 +59,12 @@ class MelGANConfig:
             generator reads the mel with its frame level ``L_t`` subtracted (a level-free spectral
             shape) and its output is ``tanh(g(n) h(n))``, ``g(n)`` the frame gains ``10**L_t``
             interpolated linearly over each hop (a fixed transposed conv, causal in the causal
-            presets: no added latency; before the first frame the gain is 0). Not in MelGAN. ``L_t`` is the log10 RMS of the frame's mel
-            magnitudes, ``0.5 log10(mean_k 10**(2 mel_kt))``. A MelGAN of CPU size trained for an
-            hour maps log-mel to level with a slope of 0.2-0.8 instead of 1 (frame energies
-            of the output against the original's on validation music), errors of +-10 dB in
-            level that this structure removes: the network only shapes a unit-level signal.
+            presets: no added latency; before the first frame the gain is 0). Not in MelGAN.
+            ``L_t`` is the log10 RMS of the frame's mel magnitudes, ``0.5 log10(mean_k 10**(2
+            mel_kt))`` (:func:`.layers.framegain.frame_level`). A MelGAN of CPU size trained for
+            an hour maps log-mel to level with a slope of 0.2-0.8 instead of 1 (frame energies of
+            the output against the original's on validation music), whole clips 3-14 dB off;
+            with this structure the network only shapes a unit-level signal.
 
     Raises:
         ValueError: ratios whose product is not the hop, too few channels to halve at every
