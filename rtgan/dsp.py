@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["stft_magnitude", "hz_to_mel", "mel_to_hz", "mel_filterbank", "log_mel",
+__all__ = ["stft_magnitude", "hz_to_mel", "mel_to_hz", "mel_points_hz", "mel_filterbank", "log_mel",
            "IFMelSpec", "ifmel", "ifmel_to_audio", "gansynth_mel_matrix", "gansynth_mel_to_linear_matrix"]
 
 
@@ -80,11 +80,17 @@ def mel_to_hz(m: Tensor) -> Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _mel_filterbank64(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> Tensor:
-    fft_freqs = torch.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1, dtype=torch.float64)
+def mel_points_hz(n_mels: int, fmin: float, fmax: float) -> Tensor:
+    """The ``n_mels + 2`` Slaney-mel-spaced frequencies (Hz, float64) of the triangular filters: filter
+    ``k`` rises from point ``k``, peaks at ``k + 1`` (its centre) and ends at ``k + 2``."""
     mel_pts = torch.linspace(float(hz_to_mel(torch.tensor(fmin))), float(hz_to_mel(torch.tensor(fmax))),
                              n_mels + 2, dtype=torch.float64)
-    hz_pts = mel_to_hz(mel_pts)
+    return mel_to_hz(mel_pts)
+
+
+def _mel_filterbank64(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> Tensor:
+    fft_freqs = torch.linspace(0.0, sample_rate / 2.0, n_fft // 2 + 1, dtype=torch.float64)
+    hz_pts = mel_points_hz(n_mels, fmin, fmax)
     fdiff = hz_pts[1:] - hz_pts[:-1]
     ramps = hz_pts[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / fdiff[:-1, None]

@@ -208,7 +208,7 @@ def test_live_decay_knob_reaches_the_stream_and_the_output_is_dry_plus_wet():
     assert np.allclose(out[:, 0], x + 0.5 * wet, atol=1e-5)
 
 
-def test_warmup_starts_the_state_worker_so_no_callback_starts_a_thread():
+def test_warmup_starts_the_state_worker_so_no_callback_starts_a_thread(monkeypatch):
     """Thread.start() waits for the new thread to run: on a loaded 2-core machine that cost a
     live stream one late block at the first decay change. After warmup the worker exists, and
     the callbacks that send it decay requests start no thread."""
@@ -220,20 +220,13 @@ def test_warmup_starts_the_state_worker_so_no_callback_starts_a_thread():
     assert len(workers) == 1 and workers[0].is_alive()
     started = []
     real_start = threading.Thread.start
-
-    def spy(self):
-        started.append(self.name)
-        real_start(self)
+    monkeypatch.setattr(threading.Thread, "start", lambda self: (started.append(self.name), real_start(self)))
     z = np.zeros((64, 1), np.float32)
     out = np.zeros_like(z)
-    threading.Thread.start = spy
-    try:
-        for v in (0.5, 1.5, 2.5):
-            proc.params.jump("decay", v)
-            proc.process(z, out)
-            proc.settle_parameters()
-    finally:
-        threading.Thread.start = real_start
+    for v in (0.5, 1.5, 2.5):
+        proc.params.jump("decay", v)
+        proc.process(z, out)
+        proc.settle_parameters()
     assert started == [] and proc.state_parameter_values() == {"decay": pytest.approx(2.5)}
 
 

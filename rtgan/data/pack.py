@@ -110,9 +110,9 @@ def pack_corpus(src: Path | str, out: Path | str, max_mib: float, splits: tuple[
             from tqdm import tqdm
             bar = tqdm(total=int(budget), unit="B", unit_scale=True, desc=f"pack {split}")
         for r in order:
-            info = sf.info(str(src / r["path"]))
-            frames = info.frames if max_seconds is None else min(info.frames, int(round(max_seconds * info.samplerate)))
-            audio, rate = sf.read(str(src / r["path"]), frames=frames, dtype="int16", always_2d=False)
+            want = -1 if max_seconds is None else int(round(max_seconds * int(r["sample_rate"])))
+            audio, rate = sf.read(str(src / r["path"]), frames=want, dtype="int16", always_2d=False)
+            frames = len(audio)
             path = out / r["path"]
             atomic_write(path, lambda tmp: sf.write(tmp, audio, rate, format="FLAC", subtype="PCM_16"))
             size = path.stat().st_size

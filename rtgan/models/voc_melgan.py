@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
-from .layers.framegain import frame_level, linear_interpolator
+from .layers.framegain import LevelInterpolator, frame_level
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -173,7 +173,7 @@ class MelGANGenerator(MelVocoder):
                                              for d in c.dilations))
         self.conv_out = PaddedConv1d(ch, 1, c.output_kernel, c.padding)
         self.holds = nn.ModuleList(Hold1d(r) for r in c.ratios) if c.upsample_hold else None
-        self.level_up = linear_interpolator(c.mel.hop_length, c.padding) if c.frame_gain else None
+        self.level_up = LevelInterpolator(c.mel.hop_length, c.padding) if c.frame_gain else None
 
     def frame_level(self, mel: torch.Tensor) -> torch.Tensor:
         """The frame levels ``L_t`` (:func:`.layers.framegain.frame_level`): ``(batch, 1, frames)``."""
@@ -191,7 +191,7 @@ class MelGANGenerator(MelVocoder):
             for block in stack:
                 h = block(h)
         h = self.conv_out(self.act(h))
-        return torch.tanh(h if level is None else h * self.level_up(10.0 ** level))
+        return torch.tanh(h if level is None else self.level_up.scale(h, level))
 
     def stream_mel(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
         """:meth:`synthesize` with explicit caches; delays in frames of each tensor."""
@@ -204,10 +204,9 @@ class MelGANGenerator(MelVocoder):
             for block in stack:
                 h, d = block.stream(h, d, cur)
         h, d = cached_conv(self.conv_out, self.act(h), d, cur)
-        if level is None:
-            return torch.tanh(h), d
-        (h, gain), d = align([(h, d), self.level_up.stream(10.0 ** level, delay, cur)], cur)
-        return torch.tanh(h * gain), d
+        if level is not None:
+            h, d = self.level_up.stream_scale(h, d, level, delay, cur)
+        return torch.tanh(h), d
 
     def vocode_reach(self, r: Reach = Reach()) -> Reach:
         """The rules of :meth:`synthesize` from ``r`` (default: in mel frames, for chunked vocoding)."""

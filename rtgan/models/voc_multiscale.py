@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .layers import Hold1d, PaddedConv1d, Reach, StateCursor, TransposedConv1d, align, cached_conv
-from .layers.framegain import frame_level, linear_interpolator
+from .layers.framegain import LevelInterpolator, frame_level
 from .layers.mel import LogMel1d, MelConfig
 from .registry import register
 from .vocoder import MelVocoder
@@ -76,7 +76,7 @@ class MultiScaleConfig:
             subtracted (the log10 RMS of the mel bins whose centres lie in the band,
             :func:`.layers.framegain.frame_level`) and its band is multiplied by the gain
             ``10**L_kt`` interpolated linearly over the band samples of each frame
-            (:func:`.layers.framegain.linear_interpolator`; causal in the live preset, no added
+            (:class:`.layers.framegain.LevelInterpolator`; causal in the live preset, no added
             latency): the level of every band is exact instead of learnt. Not in seed 003.
 
     Raises:
@@ -162,9 +162,7 @@ def morlet_filters(rate: float, low: float, high: float, filters: int, taps: int
 
 def filter_bank(config: MultiScaleConfig, k: int) -> np.ndarray:
     """Band ``k``'s frozen filters ``(filters, taps)``: over ``[nyquist / 2, nyquist]`` of its rate (lowest: ``[0, nyquist]``)."""
-    rate = config.band_rate(k)
-    nyq = rate / 2
-    return morlet_filters(rate, 0.0 if k == 0 else nyq / 2, nyq, config.filters, config.taps, config.morlet_scale)
+    return morlet_filters(config.band_rate(k), *config.band_edges(k), config.filters, config.taps, config.morlet_scale)
 
 
 def split_bands(y: torch.Tensor, config: MultiScaleConfig) -> list[torch.Tensor]:
@@ -222,10 +220,9 @@ PRESETS = {
 def band_bins(config: MultiScaleConfig, k: int) -> torch.Tensor:
     """Indices of the mel bins whose centre frequencies lie in band ``k``
     (:meth:`MultiScaleConfig.band_edges`); the nearest bin where none does."""
-    from ..dsp import hz_to_mel, mel_to_hz
+    from ..dsp import mel_points_hz
     m = config.mel
-    fmax = m.fmax if m.fmax is not None else m.sample_rate / 2
-    centres = mel_to_hz(torch.linspace(float(hz_to_mel(m.fmin)), float(hz_to_mel(fmax)), m.n_mels + 2))[1:-1]
+    centres = mel_points_hz(m.n_mels, m.fmin, m.fmax if m.fmax is not None else m.sample_rate / 2)[1:-1]
     lo, hi = config.band_edges(k)
     idx = torch.nonzero((centres >= lo) & (centres < hi)).flatten()
     return idx if idx.numel() else torch.argmin((centres - (lo + hi) / 2).abs()).view(1)
@@ -247,7 +244,7 @@ class BandGenerator(nn.Module):
         self.bank = TransposedConv1d(c.filters, 1, c.taps, 1, c.padding, bias=False)
         self.bank.conv.weight.data.copy_(torch.from_numpy(filter_bank(c, k)).float()[:, None, :])
         self.bank.conv.weight.requires_grad_(False)
-        self.level_up = linear_interpolator(math.prod(c.factors[k]), c.padding) if c.frame_gain else None
+        self.level_up = LevelInterpolator(math.prod(c.factors[k]), c.padding) if c.frame_gain else None
         self.register_buffer("level_bins", band_bins(c, k), persistent=False)
 
     def level(self, mel: torch.Tensor) -> torch.Tensor:
@@ -262,7 +259,7 @@ class BandGenerator(nn.Module):
             if self.holds is not None:
                 h = self.holds[i](h)
             h = self.act(h)
-        return self.bank(h) if level is None else self.bank(h) * self.level_up(10.0 ** level)
+        return self.bank(h) if level is None else self.level_up.scale(self.bank(h), level)
 
     def stream(self, mel: torch.Tensor, delay: int, cur: StateCursor) -> tuple[torch.Tensor, int]:
         level = self.level(mel) if self.level_up is not None else None
@@ -274,10 +271,7 @@ class BandGenerator(nn.Module):
                 h, d = self.holds[i].stream(h, d, cur)
             h = self.act(h)
         b, d = self.bank.stream(h, d, cur)
-        if level is None:
-            return b, d
-        (b, gain), d = align([(b, d), self.level_up.stream(10.0 ** level, delay, cur)], cur)
-        return b * gain, d
+        return (b, d) if level is None else self.level_up.stream_scale(b, d, level, delay, cur)
 
     def reach(self, r: Reach) -> Reach:
         r0, r = r, self.embed.reach(r)
