@@ -63,7 +63,7 @@ class MelGANConfig:
             ``L_t`` is the log10 RMS of the frame's mel magnitudes, ``0.5 log10(mean_k 10**(2
             mel_kt))`` (:func:`.layers.framegain.frame_level`). A MelGAN of CPU size trained for
             an hour maps log-mel to level with a slope of 0.2-0.8 instead of 1 (frame energies of
-            the output against the original's on validation music), whole clips 3-14 dB off;
+            the output against the original's on validation music), whole clips 3-21 dB off;
             with this structure the network only shapes a unit-level signal.
 
     Raises:
