@@ -40,7 +40,7 @@ def main():
     val = [r for r in load_manifest(a.corpus) if r["split"] == "val" and r["domain"] == "music"]
     loud, quiet = [], []
     for r in val[::10][:8]:
-        y = clip(f"{a.corpus}/{r['path']}", 344 * 256 / 22050, 0.9)  # 344 frames, 3.99 s
+        y = clip(f"{a.corpus}/{r['path']}", 4.0, 0.9)
         with torch.no_grad():
             mt = m.mel(torch.from_numpy(y)[None, None])[0].numpy()
             my = m.mel(run(y)[None, None])[0].numpy()
