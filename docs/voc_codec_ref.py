@@ -18,6 +18,8 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from voc_levels import clip
+
 from rtgan.audio.io import resample
 from rtgan.data.dataset import load_manifest
 from rtgan.evaluate_vocoder import griffin_lim
@@ -56,10 +58,7 @@ def main():
     rows = [r for r in load_manifest(a.corpus) if r["split"] == "test" and r["domain"] == "music"][::9][: a.clips]
     scores = {}
     for r in rows:
-        x, fs = sf.read(f"{a.corpus}/{r['path']}", dtype="float64", always_2d=True)
-        y = resample(x.mean(axis=1), fs, SR)[: 4 * SR]
-        y = y[: len(y) - len(y) % cfg.hop_length]
-        y = (0.95 * y / np.abs(y).max()).astype(np.float32)
+        y = clip(f"{a.corpus}/{r['path']}", 4.0, 0.95)
         t = torch.from_numpy(y)[None, None]
         with torch.no_grad():
             ests = {k: codec(y, *v) for k, v in CODECS.items()}
@@ -71,8 +70,8 @@ def main():
     print(f"{len(rows)} test music clips, first 4 s")
     for k, v in scores.items():
         s = np.array(v)
-        print(f"{k:<12} {np.nanmean(s[:, 0]) if k in CODECS else float('nan'):6.0f} kbit/s   log-mel L1 "
-              f"{s[:, 1].mean():.3f}   ViSQOL {s[:, 2].mean():.2f}")
+        rate = f"{s[:, 0].mean():6.0f}" if k in CODECS else f"{'-':>6}"
+        print(f"{k:<12} {rate} kbit/s   log-mel L1 {s[:, 1].mean():.3f}   ViSQOL {s[:, 2].mean():.2f}")
 
 
 if __name__ == "__main__":
